@@ -1,0 +1,24 @@
+/**
+ * Every default of the project, in one place. `Pulumi.yaml` declares the same values for
+ * the CLI; `test/unit/defaults.test.ts` fails if the two ever disagree.
+ */
+export const DEFAULTS = {
+  /**
+   * Debian 12: its cloud-init (22.4.2) and NTPsec (1.2.2) are the versions the lab runs,
+   * so what is tested here is what boots on the droplet.
+   */
+  image: "debian-12-x64",
+  /**
+   * 1 vCPU / 1 GiB. The 512 MiB size runs ntpd, but apt and unattended-upgrades on it can
+   * be OOM-killed mid-upgrade on a box that must run untouched for years.
+   */
+  size: "s-1vcpu-1gb",
+  /** IPv4 and IPv6 are separate pool servers; offering both is what the pool asks for. */
+  ipv6: true,
+  /** The reserved IP is the member's identity in the pool for years (DESIGN.md). */
+  protectReservedIp: true,
+  /** Seconds the post-deploy check waits for cloud-init and the first sync. */
+  verifyTimeoutSeconds: 600,
+  sshKeyFingerprints: [] as readonly string[],
+  tags: [] as readonly string[],
+} as const;

@@ -1,0 +1,419 @@
+import * as ipaddr from "ipaddr.js";
+import { z } from "zod";
+import { DEFAULTS } from "./defaults";
+
+/** One pool member, with every default applied. */
+export interface MemberConfig {
+  /** Droplet name and prefix of every resource of the member (a DNS label). */
+  readonly name: string;
+  /** DigitalOcean region slug, e.g. `ams3`. */
+  readonly region: string;
+  /** Droplet size slug. */
+  readonly size: string;
+  /** Droplet image slug. */
+  readonly image: string;
+  /** Whether the member also serves on a reserved IPv6 address. */
+  readonly ipv6: boolean;
+  /** The member's 4–7 upstream NTP servers (hostnames or IP literals). */
+  readonly upstreams: readonly string[];
+}
+
+/** The validated fleet. */
+export interface FleetConfig {
+  readonly members: readonly MemberConfig[];
+  /** Who may reach TCP 22 (CIDRs); must include the machine running `pulumi up`. */
+  readonly sshSourceCidrs: readonly string[];
+  /** Existing DigitalOcean SSH keys (fingerprints or ids) for human login. */
+  readonly sshKeyFingerprints: readonly string[];
+  /** Extra tags on every droplet. */
+  readonly tags: readonly string[];
+  /** DigitalOcean project to create for the fleet's resources; none when undefined. */
+  readonly projectName?: string;
+  readonly protectReservedIp: boolean;
+  /** Seconds. */
+  readonly verifyTimeoutSeconds: number;
+}
+
+export interface ParseResult {
+  readonly config: FleetConfig;
+  /** Accepted but risky settings, e.g. SSH open to the world. */
+  readonly warnings: readonly string[];
+}
+
+/** Thrown with every problem found, each naming the setting, the rule and the value. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(
+      `invalid ntp-pool configuration (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+    );
+    this.name = "ConfigError";
+  }
+}
+
+/** The settings of the `ntp-pool` config namespace; anything else there is a typo. */
+export const SETTING_NAMES = [
+  "members",
+  "size",
+  "image",
+  "ipv6",
+  "upstreams",
+  "sshSourceCidrs",
+  "sshKeyFingerprints",
+  "tags",
+  "projectName",
+  "protectReservedIp",
+  "verifyTimeoutSeconds",
+] as const;
+
+/** RFC 8633 §3.2 / ntppool.org "join": 4 to 7 upstreams; fewer cannot outvote a falseticker. */
+export const MIN_UPSTREAMS = 4;
+export const MAX_UPSTREAMS = 7;
+export const MIN_VERIFY_TIMEOUT_SECONDS = 60;
+export const MAX_VERIFY_TIMEOUT_SECONDS = 3600;
+
+/**
+ * Public NTP services that smear leap seconds. RFC 8633 §3.7.1: a smearing source MUST NOT
+ * feed a public server. Google: developers.google.com/time/smear; Meta:
+ * engineering.fb.com/2020/03/18/production-engineering/ntp-service; Amazon:
+ * docs.aws.amazon.com/AWSEC2/latest/UserGuide/set-time.html ("leap smearing").
+ */
+const SMEARING_NAMES: readonly (readonly [RegExp, string])[] = [
+  [/(^|\.)time\.google\.com$/, "Google"],
+  [/^time[1-4]\.google\.com$/, "Google"],
+  [/^time\.android\.com$/, "Google"],
+  [/(^|\.)time\.facebook\.com$/, "Meta"],
+  [/^time[1-5]\.facebook\.com$/, "Meta"],
+  [/^time\.aws\.com$/, "Amazon"],
+];
+/** Google's anycast addresses (time.google.com) and Amazon Time Sync's link-local address. */
+const SMEARING_ADDRESSES: Record<string, string> = {
+  "216.239.35.0": "Google",
+  "216.239.35.4": "Google",
+  "216.239.35.8": "Google",
+  "216.239.35.12": "Google",
+  "169.254.169.123": "Amazon",
+  "fd00:ec2::123": "Amazon",
+};
+
+// A DNS label: DigitalOcean turns the droplet name into the guest's hostname, and the
+// name also prefixes tags and firewall names, whose character sets are narrower still.
+const MEMBER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+// Region slugs are three letters and a digit (nyc1, ams3, sfo3, blr1, ...):
+// docs.digitalocean.com/platform/regional-availability/
+const REGION_SLUG = /^[a-z]{3}[0-9]$/;
+const SLUG = /^[a-z0-9][a-z0-9.-]{0,63}$/;
+const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+// DigitalOcean tag names: letters, numbers, colons, dashes and underscores, up to 255.
+const TAG = /^[A-Za-z0-9:_-]{1,255}$/;
+// An MD5 fingerprint as DigitalOcean shows it, or a numeric key id.
+const SSH_KEY_REF = /^([0-9a-f]{2}(:[0-9a-f]{2}){15}|[0-9]{1,12})$/;
+
+const stringList = z.array(z.string());
+const memberShape = z.strictObject({
+  name: z.string(),
+  region: z.string(),
+  size: z.string().optional(),
+  image: z.string().optional(),
+  ipv6: z.boolean().optional(),
+  upstreams: stringList.optional(),
+});
+const fleetShape = z.strictObject({
+  members: z.array(memberShape),
+  size: z.string().optional(),
+  image: z.string().optional(),
+  ipv6: z.boolean().optional(),
+  upstreams: stringList.optional(),
+  sshSourceCidrs: stringList,
+  sshKeyFingerprints: stringList.optional(),
+  tags: stringList.optional(),
+  projectName: z.string().optional(),
+  protectReservedIp: z.boolean().optional(),
+  verifyTimeoutSeconds: z.number().optional(),
+});
+
+/**
+ * Validates raw settings (as read from the stack's config) and applies the defaults.
+ * Throws a {@link ConfigError} listing every problem; never returns a partial fleet.
+ */
+export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseResult {
+  const shaped = fleetShape.safeParse(raw, { reportInput: true });
+  if (!shaped.success) {
+    throw new ConfigError(shaped.error.issues.flatMap(describeIssue));
+  }
+  const input = shaped.data;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  if (input.members.length === 0) {
+    problems.push("members: at least one member is required (got [])");
+  }
+  const seenNames = new Map<string, number>();
+  const members = input.members.map((m, i): MemberConfig => {
+    const at = `members[${i}]`;
+    if (!MEMBER_NAME.test(m.name)) {
+      problems.push(
+        `${at}.name: must be a DNS label — lowercase letters, digits and inner hyphens, 1 to 63 characters — as DigitalOcean makes it the droplet's hostname (got ${show(m.name)})`,
+      );
+    }
+    const first = seenNames.get(m.name);
+    if (first !== undefined) {
+      problems.push(
+        `${at}.name: member names must be unique; ${show(m.name)} is already members[${first}].name`,
+      );
+    } else {
+      seenNames.set(m.name, i);
+    }
+    if (!REGION_SLUG.test(m.region)) {
+      problems.push(
+        `${at}.region: must be a DigitalOcean region slug, three letters and a digit such as "ams3" (got ${show(m.region)})`,
+      );
+    }
+    const size = m.size ?? input.size ?? DEFAULTS.size;
+    if (!SLUG.test(size)) {
+      problems.push(
+        `${m.size === undefined ? "size" : `${at}.size`}: must be a DigitalOcean size slug such as "s-1vcpu-1gb" (got ${show(size)})`,
+      );
+    }
+    const image = m.image ?? input.image ?? DEFAULTS.image;
+    if (!SLUG.test(image)) {
+      problems.push(
+        `${m.image === undefined ? "image" : `${at}.image`}: must be a DigitalOcean image slug such as "debian-12-x64" (got ${show(image)})`,
+      );
+    }
+    const ipv6 = m.ipv6 ?? input.ipv6 ?? DEFAULTS.ipv6;
+    const upstreamsAt = m.upstreams === undefined ? "upstreams" : `${at}.upstreams`;
+    const upstreams = (m.upstreams ?? input.upstreams ?? []).map((u) => u.trim().toLowerCase());
+    if (m.upstreams === undefined && input.upstreams === undefined) {
+      problems.push(
+        `${at}.upstreams: no upstreams — set the fleet-wide "upstreams" or this member's own list of ${MIN_UPSTREAMS} to ${MAX_UPSTREAMS} servers`,
+      );
+    } else {
+      problems.push(...checkUpstreams(upstreamsAt, upstreams, ipv6, at));
+    }
+    return { name: m.name, region: m.region, size, image, ipv6, upstreams };
+  });
+  // A fleet-wide list nobody uses is still checked: it is what the next member inherits.
+  if (input.upstreams !== undefined && input.members.every((m) => m.upstreams !== undefined)) {
+    problems.push(
+      ...checkUpstreams(
+        "upstreams",
+        input.upstreams.map((u) => u.trim().toLowerCase()),
+        true,
+        "upstreams",
+      ),
+    );
+  }
+
+  if (input.sshSourceCidrs.length === 0) {
+    problems.push(
+      "sshSourceCidrs: at least one CIDR is required — it must include the machine running `pulumi up`, whose verification logs in over SSH (got [])",
+    );
+  }
+  input.sshSourceCidrs.forEach((cidr, i) => {
+    const problem = checkCidr(cidr);
+    if (problem !== undefined) {
+      problems.push(`sshSourceCidrs[${i}]: ${problem} (got ${show(cidr)})`);
+    } else if (/\/0$/.test(cidr)) {
+      warnings.push(
+        `sshSourceCidrs[${i}]: ${cidr} opens SSH (TCP 22) to the whole internet; keys-only login is enforced, but list your own addresses instead`,
+      );
+    }
+  });
+  const sshKeyFingerprints = input.sshKeyFingerprints ?? DEFAULTS.sshKeyFingerprints;
+  sshKeyFingerprints.forEach((fp, i) => {
+    if (!SSH_KEY_REF.test(fp)) {
+      problems.push(
+        `sshKeyFingerprints[${i}]: must be a DigitalOcean SSH key MD5 fingerprint ("aa:bb:...", 16 pairs) or numeric key id (got ${show(fp)})`,
+      );
+    }
+  });
+  const tags = input.tags ?? DEFAULTS.tags;
+  tags.forEach((tag, i) => {
+    if (!TAG.test(tag)) {
+      problems.push(
+        `tags[${i}]: must be a DigitalOcean tag — letters, digits, ":", "-" and "_", 1 to 255 characters (got ${show(tag)})`,
+      );
+    }
+  });
+  if (input.projectName !== undefined) {
+    // DigitalOcean: "The human-readable name for the project. Maximum length 175."
+    if (
+      input.projectName.trim() === "" ||
+      input.projectName.length > 175 ||
+      hasControlCharacter(input.projectName)
+    ) {
+      problems.push(
+        `projectName: must be 1 to 175 printable characters (got ${show(input.projectName)})`,
+      );
+    }
+  }
+  const verifyTimeoutSeconds = input.verifyTimeoutSeconds ?? DEFAULTS.verifyTimeoutSeconds;
+  if (
+    !Number.isInteger(verifyTimeoutSeconds) ||
+    verifyTimeoutSeconds < MIN_VERIFY_TIMEOUT_SECONDS ||
+    verifyTimeoutSeconds > MAX_VERIFY_TIMEOUT_SECONDS
+  ) {
+    problems.push(
+      `verifyTimeoutSeconds: must be a whole number of seconds from ${MIN_VERIFY_TIMEOUT_SECONDS} to ${MAX_VERIFY_TIMEOUT_SECONDS} — a first boot with apt takes minutes (got ${show(verifyTimeoutSeconds)})`,
+    );
+  }
+
+  if (problems.length > 0) {
+    // A bad fleet-wide value is found once per member that inherits it; report it once.
+    throw new ConfigError([...new Set(problems)]);
+  }
+  return {
+    config: {
+      members,
+      sshSourceCidrs: input.sshSourceCidrs,
+      sshKeyFingerprints,
+      tags,
+      projectName: input.projectName,
+      protectReservedIp: input.protectReservedIp ?? DEFAULTS.protectReservedIp,
+      verifyTimeoutSeconds,
+    },
+    warnings,
+  };
+}
+
+/** Problems with one list of upstreams; `setting` is where the list came from. */
+export function checkUpstreams(
+  setting: string,
+  upstreams: readonly string[],
+  ipv6: boolean,
+  member: string,
+): string[] {
+  const problems: string[] = [];
+  if (upstreams.length < MIN_UPSTREAMS || upstreams.length > MAX_UPSTREAMS) {
+    problems.push(
+      `${setting}: a pool member needs ${MIN_UPSTREAMS} to ${MAX_UPSTREAMS} upstreams (ntppool.org/join/configuration) — got ${upstreams.length}`,
+    );
+  }
+  const seen = new Set<string>();
+  upstreams.forEach((u, i) => {
+    const at = `${setting}[${i}]`;
+    if (seen.has(u)) {
+      problems.push(`${at}: duplicate upstream ${show(u)}`);
+    }
+    seen.add(u);
+    const problem = checkUpstream(u);
+    if (problem !== undefined) {
+      problems.push(`${at}: ${problem} (got ${show(u)})`);
+    } else if (!ipv6 && ipaddr.IPv6.isValid(u)) {
+      problems.push(
+        `${at}: an IPv6 upstream needs IPv6 on the droplet, but ${member === setting ? "a member using it" : member} has ipv6 false (got ${show(u)})`,
+      );
+    }
+  });
+  return problems;
+}
+
+/** Why one upstream is unacceptable, or undefined when it is fine. */
+export function checkUpstream(upstream: string): string | undefined {
+  if (
+    ipaddr.isValid(upstream) &&
+    (ipaddr.IPv4.isValidFourPartDecimal(upstream) || ipaddr.IPv6.isValid(upstream))
+  ) {
+    const smearing =
+      SMEARING_ADDRESSES[ipaddr.parse(upstream).toNormalizedString()] ??
+      SMEARING_ADDRESSES[upstream];
+    if (smearing !== undefined) {
+      return smearingRule(smearing);
+    }
+    const range = ipaddr.parse(upstream).range();
+    if (range === "loopback" || range === "unspecified") {
+      // 127.127.t.u is the classic syntax for reference clocks such as LOCAL.
+      return "must not be a loopback address: the pool forbids the LOCAL clock and a member cannot be its own upstream";
+    }
+    if (range === "multicast" || range === "broadcast" || range === "linkLocal") {
+      return `must be a unicast server address, not ${range}`;
+    }
+    return undefined;
+  }
+  if (upstream.length > 253 || !upstream.includes(".")) {
+    return "must be a fully qualified hostname or an IP address";
+  }
+  if (!upstream.split(".").every((label) => HOST_LABEL.test(label))) {
+    return "must be a hostname (letters, digits, hyphens and dots) or an IP address";
+  }
+  if (/(^|\.)pool\.ntp\.org$/.test(upstream)) {
+    return "must not be a pool.ntp.org name: a pool member may not take time from the pool (ntppool.org/join/configuration)";
+  }
+  const smearing = SMEARING_NAMES.find(([re]) => re.test(upstream));
+  if (smearing !== undefined) {
+    return smearingRule(smearing[1]);
+  }
+  return undefined;
+}
+
+/** Why a CIDR is unacceptable, or undefined. */
+export function checkCidr(cidr: string): string | undefined {
+  if (!cidr.includes("/") || !ipaddr.isValidCIDR(cidr)) {
+    return 'must be a CIDR such as "203.0.113.7/32" or "2001:db8::/48"';
+  }
+  const [addr, bits] = ipaddr.parseCIDR(cidr);
+  const network =
+    addr.kind() === "ipv4"
+      ? ipaddr.IPv4.networkAddressFromCIDR(cidr)
+      : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+  if (network.toString() !== addr.toString()) {
+    return `has host bits set; the network is ${network.toString()}/${bits}`;
+  }
+  return undefined;
+}
+
+function smearingRule(vendor: string): string {
+  return `${vendor}'s public NTP smears leap seconds, which RFC 8633 §3.7.1 forbids for public servers`;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string[] {
+  const at = formatPath(issue.path);
+  switch (issue.code) {
+    case "invalid_type":
+      if (issue.input === undefined) {
+        return [`${at}: required setting is missing`];
+      }
+      return [`${at}: must be ${article(issue.expected)} (got ${show(issue.input)})`];
+    case "unrecognized_keys": {
+      const inMember = issue.path.length > 0;
+      const known = inMember ? Object.keys(memberShape.shape) : SETTING_NAMES;
+      return issue.keys.map(
+        (k) =>
+          `${inMember ? `${at}.` : ""}${k}: unknown setting; known ones are ${known.join(", ")}`,
+      );
+    }
+    default:
+      return [`${at}: ${issue.message}`];
+  }
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "(root)";
+  return path
+    .map((p, i) => (typeof p === "number" ? `[${p}]` : `${i === 0 ? "" : "."}${String(p)}`))
+    .join("");
+}
+
+function article(expected: string): string {
+  const names: Record<string, string> = {
+    string: "a string",
+    number: "a number",
+    boolean: "true or false",
+    array: "a list",
+    object: "a mapping",
+  };
+  return names[expected] ?? expected;
+}
+
+function hasControlCharacter(s: string): boolean {
+  return [...s].some((c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x20 || code === 0x7f;
+  });
+}
+
+/** The value as it would appear in the stack file, cut short so a message stays one line. */
+export function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

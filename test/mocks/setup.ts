@@ -1,0 +1,9 @@
+import * as pulumi from "@pulumi/pulumi";
+import { afterEach, beforeEach } from "vitest";
+import { resetRecorder, testMocks } from "./mocks";
+
+// setMocks must run before any Pulumi resource module is imported by a test.
+pulumi.runtime.setMocks(testMocks, "ntp-pool", "test", false);
+
+beforeEach(() => resetRecorder());
+afterEach(() => resetRecorder());
