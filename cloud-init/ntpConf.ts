@@ -24,6 +24,10 @@ export function renderNtpConf(upstreams: readonly string[]): string {
     // Hand-picked upstreams with iburst (fast first sync); never `burst`, never the pool,
     // never the LOCAL clock: ntppool.org/join/configuration.
     ...upstreams.map((u) => `server ${u} iburst`),
+    // Debian's own default. ntpd only follows a majority of at least three agreeing
+    // upstreams, so no single bad server can pull the member off, even with `-g` after the
+    // automatic restart (the reason Debian's unit ships Restart=no).
+    "tos minclock 4 minsane 3",
     "",
     // Serve time to everyone, rate-limit abusers with KoD (NTPsec: `kod` needs `limited`),
     // refuse runtime changes and mode 6 queries from outside (no reflection amplifier).

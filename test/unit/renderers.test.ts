@@ -31,6 +31,7 @@ describe("renderNtpConf", () => {
         "server ptbtime1.ptb.de iburst",
         "server ptbtime2.ptb.de iburst",
         "server sth1.ntp.se iburst",
+        "tos minclock 4 minsane 3",
         "",
         "restrict default kod limited nomodify noquery",
         "restrict 127.0.0.1",
