@@ -174,11 +174,11 @@ query_upstreams() {
       # 2026-11-27 07:30:03.366093 (+0000) -0.000078 +/- 0.000140 10.77.0.12 s1 no-leap
       # shellcheck disable=SC2086 # split the fields of ntpdig's answer line
       set -- $line
-      st=${7#s}
+      st=${8#s}
       off_ms=$(awk -v s="$4" 'BEGIN { printf "%.3f", s * 1000 }')
       up_answered=$((up_answered + 1))
-      item="{\"host\":$(json_str "$u"),\"answered\":true,\"stratum\":$(json_num "$st"),\"offsetMs\":$(json_num "$off_ms"),\"leap\":$(json_str "$8")}"
-      up_lines="$up_lines$u: stratum $st, offset ${off_ms} ms, $8
+      item="{\"host\":$(json_str "$u"),\"answered\":true,\"stratum\":$(json_num "$st"),\"offsetMs\":$(json_num "$off_ms"),\"leap\":$(json_str "$9")}"
+      up_lines="$up_lines$u: stratum $st, offset ${off_ms} ms, $9
 "
     else
       why=$(printf '%s\n' "$out" | grep -v 'no eligible servers' | head -n 1 | sed 's/^ntpdig: //')

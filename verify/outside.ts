@@ -1,0 +1,88 @@
+/**
+ * CLI of the outside check (see verify/outsideCheck.ts), run by the Verification
+ * component's local.Command on the deployer's machine:
+ *
+ *   tsx verify/outside.ts --ipv4 203.0.113.7 [--ipv6 2001:db8::7] --upstream ntp1.example ... --json
+ *
+ * Progress goes to stderr. Exit 0: passed, and with --json the last stdout line is the JSON
+ * result. Exit 1: failed, "outside check: FAIL: <reason>" on stderr. Exit 2: bad arguments.
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { CheckFailure, OUTSIDE_DEFAULTS, runOutsideCheck } from "./outsideCheck";
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1)
+      throw new InvalidArgumentError(`${name} must be a whole number >= 1, got ${v}`);
+    return n;
+  };
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = new Command()
+    .name("outside")
+    .description("Check an NTP Pool member from outside: time served, offset, mode 6 refused.")
+    .requiredOption("--ipv4 <address>", "reserved IPv4 of the member")
+    .option("--ipv6 <address>", "reserved IPv6 of the member")
+    .option(
+      "--upstream <host>",
+      "an upstream of the member (repeatable); the first that answers is the reference",
+      (v, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option(
+      "--samples <n>",
+      "good samples per address",
+      positiveInt("--samples"),
+      OUTSIDE_DEFAULTS.samples,
+    )
+    .option(
+      "--retries <n>",
+      "extra queries for lost answers",
+      positiveInt("--retries"),
+      OUTSIDE_DEFAULTS.retries,
+    )
+    .option("--json", "print the result as one JSON line on stdout", false)
+    .exitOverride();
+  try {
+    program.parse(argv as string[], { from: "user" });
+  } catch (e) {
+    return (e as { exitCode?: number }).exitCode === 0 ? 0 : 2;
+  }
+  const o = program.opts<{
+    ipv4: string;
+    ipv6?: string;
+    upstream: string[];
+    samples: number;
+    retries: number;
+    json: boolean;
+  }>();
+  try {
+    const result = await runOutsideCheck({
+      ipv4: o.ipv4,
+      ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}),
+      upstreams: o.upstream,
+      samples: o.samples,
+      retries: o.retries,
+    });
+    for (const w of result.warnings) process.stderr.write(`outside check: warning: ${w}\n`);
+    process.stdout.write(
+      o.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`,
+    );
+    return 0;
+  } catch (e) {
+    const msg =
+      e instanceof CheckFailure
+        ? e.message
+        : `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+    process.stderr.write(`outside check: FAIL: ${msg}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
