@@ -199,7 +199,7 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
     let offsetMs = member.offsetMs;
     if (ref) {
       const r = await ask(ctx, ref.address);
-      if (!r || r.verdict !== "ok") {
+      if (r?.verdict !== "ok") {
         ctx.deps.log(`reference ${ref.host}: ${r ? r.verdict : "no answer"}; sample skipped`);
         continue;
       }

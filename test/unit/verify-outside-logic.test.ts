@@ -1,0 +1,245 @@
+import { describe, expect, it } from "vitest";
+import {
+  type Mode6Probe,
+  type NtpHeader,
+  type NtpSample,
+  NtpTimeoutError,
+  Pacer,
+  type QueryOptions,
+} from "../../verify/ntpClient";
+import { CheckFailure, type OutsideDeps, runOutsideCheck } from "../../verify/outsideCheck";
+
+// The decision logic of the outside check with scripted answers; the same code runs against
+// real ntpd in test/real/verify-outside.test.ts.
+
+const MEMBER = "203.0.113.7";
+const UP = "198.18.0.11";
+
+type Answer = (Partial<NtpHeader> & { offsetMs?: number; delayMs?: number }) | "timeout";
+
+function sample(address: string, a: Exclude<Answer, "timeout">): NtpSample {
+  const header: NtpHeader = {
+    leap: 0,
+    version: 4,
+    mode: 4,
+    stratum: 2,
+    poll: 6,
+    precision: -24,
+    rootDelayMs: 0,
+    rootDispersionMs: 0,
+    refid: "198.18.0.11",
+    referenceTs: 0n,
+    originTs: 0n,
+    receiveTs: 0n,
+    transmitTs: 0n,
+    ...a,
+  };
+  const verdict =
+    header.stratum === 0
+      ? header.refid === "RATE"
+        ? "rate-limited"
+        : header.refid === "DENY"
+          ? "denied"
+          : "unsynchronised"
+      : header.leap === 3
+        ? "unsynchronised"
+        : "ok";
+  return {
+    address,
+    header,
+    verdict,
+    offsetMs: a.offsetMs ?? 0,
+    delayMs: a.delayMs ?? 1,
+    sentAtMs: 0,
+  };
+}
+
+function deps(
+  script: Record<string, Answer[]>,
+  mode6: Mode6Probe = { answered: false, replyBytes: 0 },
+) {
+  const sent: string[] = [];
+  let t = 0;
+  const d: OutsideDeps = {
+    query: async (o: QueryOptions) => {
+      sent.push(o.address);
+      const next = script[o.address]?.shift() ?? "timeout";
+      if (next === "timeout") throw new NtpTimeoutError(o.address, 3000);
+      return sample(o.address, next);
+    },
+    probe: async (o: QueryOptions) => {
+      sent.push(`mode6:${o.address}`);
+      return mode6;
+    },
+    resolve: async (h) =>
+      h === "ntp1.example"
+        ? [UP]
+        : h === "gone.example"
+          ? Promise.reject(new Error("ENOTFOUND"))
+          : [h],
+    pacer: new Pacer(
+      2000,
+      async (ms) => void (t += ms),
+      () => t,
+    ),
+    log: () => {},
+  };
+  return { d, sent, elapsed: () => t };
+}
+
+const ok = (offsetMs: number, delayMs = 1): Answer => ({ offsetMs, delayMs });
+
+describe("runOutsideCheck", () => {
+  it("passes: offset is member minus reference, from the lowest-delay sample", async () => {
+    const { d, sent } = deps({
+      [UP]: [{ stratum: 1, refid: "GPS" }, ok(500), ok(500), ok(500)],
+      [MEMBER]: [ok(510, 3), ok(503, 1), ok(520, 2)],
+    });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: ["ntp1.example"] }, d);
+    expect(r.ipv4).toEqual({
+      address: MEMBER,
+      stratum: 2,
+      leap: 0,
+      refid: "198.18.0.11",
+      offsetMs: 3,
+      delayMs: 1,
+      relativeTo: `upstream ntp1.example (${UP})`,
+      mode6Refused: true,
+      samples: 3,
+    });
+    expect(r.warnings).toEqual([]);
+    expect(sent.filter((s) => s === `mode6:${MEMBER}`)).toHaveLength(2);
+  });
+
+  it("spaces packets to one address by 2 s", async () => {
+    const { d, elapsed } = deps({
+      [UP]: [ok(0), ok(0), ok(0), ok(0)],
+      [MEMBER]: [ok(0), ok(0), ok(0)],
+    });
+    await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d);
+    // 3 member queries + 2 mode-6 probes to the member: 4 gaps of 2 s.
+    expect(elapsed()).toBe(8000);
+  });
+
+  it("warns above 25 ms, fails above 100 ms, naming the reference", async () => {
+    const warn = deps({ [UP]: [ok(0), ok(0), ok(0), ok(0)], [MEMBER]: [ok(40), ok(40), ok(40)] });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, warn.d);
+    expect(r.warnings).toEqual([
+      `${MEMBER} is off by 40.000 ms relative to upstream ${UP} (${UP}) (pool scores full points only up to 25 ms)`,
+    ]);
+
+    const bad = deps({
+      [UP]: [ok(0), ok(0), ok(0), ok(0)],
+      [MEMBER]: [ok(-150), ok(-150), ok(-150)],
+    });
+    await expect(runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, bad.d)).rejects.toThrow(
+      `${MEMBER} is off by -150.000 ms relative to upstream ${UP} (${UP}): above 100 ms its pool score settles below 10`,
+    );
+  });
+
+  it("a wrong deployer clock does not matter: both answers carry it", async () => {
+    const { d } = deps({
+      [UP]: [ok(3600_000), ok(3600_000), ok(3600_000), ok(3600_000)],
+      [MEMBER]: [ok(3600_002), ok(3600_002), ok(3600_002)],
+    });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d);
+    expect(r.ipv4.offsetMs).toBe(2);
+  });
+
+  it("skips unusable upstreams and falls back to the local clock with a warning", async () => {
+    const { d } = deps({
+      "198.18.0.12": [{ stratum: 0, refid: "INIT", leap: 3 }],
+      [MEMBER]: [ok(1), ok(1), ok(1)],
+    });
+    const r = await runOutsideCheck(
+      { ipv4: MEMBER, upstreams: ["gone.example", "198.18.0.12", "198.18.0.13"] },
+      d,
+    );
+    expect(r.ipv4.relativeTo).toBe("local clock");
+    expect(r.warnings).toContain(
+      "no upstream answered from this machine: offsets are judged against the local clock",
+    );
+  });
+
+  it("no answer at all: names the firewall and the reserved IP", async () => {
+    const { d, sent } = deps({ [UP]: [ok(0)] });
+    await expect(runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d)).rejects.toThrow(
+      /^no NTP answer from 203\.0\.113\.7 to 6 queries \(3000 ms timeout each\) — is inbound UDP 123 allowed/,
+    );
+    expect(sent.filter((s) => s === MEMBER)).toHaveLength(6); // bounded: samples + retries
+  });
+
+  it("answers but unsynchronised", async () => {
+    const unsync: Answer = { stratum: 0, refid: "INIT", leap: 3 };
+    const { d } = deps({ [UP]: [ok(0)], [MEMBER]: Array(6).fill(unsync) });
+    await expect(runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d)).rejects.toThrow(
+      `${MEMBER} answers but is not synchronised (leap=3, stratum=0, refid=INIT)`,
+    );
+  });
+
+  it("recovers when the member synchronises during the retries", async () => {
+    const unsync: Answer = { stratum: 0, refid: "INIT", leap: 3 };
+    const { d } = deps({
+      [UP]: [ok(0), ok(0), ok(0), ok(0)],
+      [MEMBER]: [unsync, "timeout", ok(1), ok(1), ok(1)],
+    });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d);
+    expect(r.ipv4.samples).toBe(3);
+  });
+
+  it("KoD RATE and DENY fail at once with their meaning", async () => {
+    const rate = deps({ [UP]: [ok(0)], [MEMBER]: [{ stratum: 0, refid: "RATE", leap: 3 }] });
+    await expect(runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, rate.d)).rejects.toThrow(
+      /kiss-o'-death RATE: it rate-limited this check/,
+    );
+    const deny = deps({ [UP]: [ok(0)], [MEMBER]: [{ stratum: 0, refid: "DENY", leap: 3 }] });
+    await expect(runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, deny.d)).rejects.toThrow(
+      /kiss-o'-death DENY: it refuses time service/,
+    );
+  });
+
+  it("stratum above 5 fails: the pool's add form accepts 1-5", async () => {
+    const { d } = deps({
+      [UP]: [ok(0), ok(0), ok(0), ok(0)],
+      [MEMBER]: [{ stratum: 6 }, { stratum: 6 }, { stratum: 6 }],
+    });
+    await expect(runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d)).rejects.toThrow(
+      `${MEMBER} is at stratum 6; the pool accepts only 1-5`,
+    );
+  });
+
+  it("a mode-6 answer is a reflection risk", async () => {
+    const { d } = deps(
+      { [UP]: [ok(0), ok(0), ok(0), ok(0)], [MEMBER]: [ok(0), ok(0), ok(0)] },
+      { answered: true, replyBytes: 468 },
+    );
+    const err = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(CheckFailure);
+    expect((err as Error).message).toBe(
+      `${MEMBER} answers NTP control (mode 6, ntpq) queries from outside: 468 bytes back for a 12-byte request — a reflection amplifier; add 'noquery' to 'restrict default' in ntp.conf`,
+    );
+  });
+
+  it("checks IPv6 too, reusing the reference", async () => {
+    const v6 = "2001:db8::7";
+    const { d } = deps({
+      [UP]: Array(7).fill(ok(0)),
+      [MEMBER]: [ok(1), ok(1), ok(1)],
+      [v6]: [ok(2), ok(2), ok(2)],
+    });
+    const r = await runOutsideCheck({ ipv4: MEMBER, ipv6: v6, upstreams: [UP] }, d);
+    expect(r.ipv6?.offsetMs).toBe(2);
+  });
+
+  it("validates the addresses by family", async () => {
+    const { d } = deps({});
+    await expect(runOutsideCheck({ ipv4: "2001:db8::1", upstreams: [] }, d)).rejects.toThrow(
+      '--ipv4: "2001:db8::1" is not an IPv4 address',
+    );
+    await expect(
+      runOutsideCheck({ ipv4: MEMBER, ipv6: "203.0.113.8", upstreams: [] }, d),
+    ).rejects.toThrow('--ipv6: "203.0.113.8" is not an IPv6 address');
+  });
+});
