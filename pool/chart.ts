@@ -148,7 +148,7 @@ export function renderSvgChart(
   }
   const ty = round2(y(options.threshold));
   parts.push(
-    `<line class="threshold" x1="${L.left}" y1="${ty}" x2="${L.width - L.right}" y2="${ty}" stroke="#d04040" stroke-dasharray="4 3"/>`,
+    `<line class="threshold" x1="${L.left}" y1="${ty}" x2="${L.width - L.right}" y2="${ty}" stroke="#d04040" stroke-width="2" stroke-dasharray="4 3"/>`,
   );
   if (sorted.length === 0) {
     parts.push(
