@@ -79,7 +79,9 @@ function deps(
           : [h],
     pacer: new Pacer(
       2000,
-      async (ms) => void (t += ms),
+      async (ms) => {
+        t += ms;
+      },
       () => t,
     ),
     log: () => {},
