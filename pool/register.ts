@@ -2,9 +2,10 @@
  * `pool register`: check each member address answers NTP with a stratum the pool accepts,
  * then print what to enter at manage.ntppool.org (there is no registration API).
  */
+
+import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../verify/ntpClient";
 import { MANAGE_URL, POOL_DEFAULTS } from "./defaults";
 import type { MemberOutput, StackOutputs } from "./outputs";
-import { SntpError, type SntpResult, sntpQuery } from "./sntp";
 
 export interface ProbeOutcome {
   address: string;
@@ -29,22 +30,22 @@ export interface ProbeOptions {
   timeoutMs?: number;
   /** Injected in tests; waits between two queries to the same address. */
   sleep?: (ms: number) => Promise<void>;
-  query?: (address: string, opts: { port?: number; timeoutMs?: number }) => Promise<SntpResult>;
+  query?: (opts: QueryOptions) => Promise<NtpSample>;
 }
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Judges one reply against the pool's add-form rules; returns "" when acceptable. */
-export function judgeReply(result: SntpResult): string {
-  const { reply } = result;
-  if (reply.kissCode !== null) {
-    return `answered with kiss code ${reply.kissCode} (stratum 0): the server is refusing or rate-limiting this client`;
+export function judgeReply(sample: NtpSample): string {
+  const { header } = sample;
+  if (header.stratum === 0) {
+    return `answered with kiss code ${header.refid} (stratum 0): the server is refusing, rate-limiting or not yet synchronised`;
   }
-  if (reply.leap === 3) {
-    return `leap indicator is 3 (clock not synchronised) at stratum ${reply.stratum}: wait for ntpd to sync`;
+  if (header.leap === 3) {
+    return `leap indicator is 3 (clock not synchronised) at stratum ${header.stratum}: wait for ntpd to sync`;
   }
-  if (reply.stratum < POOL_DEFAULTS.minStratum || reply.stratum > POOL_DEFAULTS.maxStratum) {
-    return `stratum ${reply.stratum} is outside ${POOL_DEFAULTS.minStratum}–${POOL_DEFAULTS.maxStratum}, which the pool's add form rejects`;
+  if (header.stratum < POOL_DEFAULTS.minStratum || header.stratum > POOL_DEFAULTS.maxStratum) {
+    return `stratum ${header.stratum} is outside ${POOL_DEFAULTS.minStratum}–${POOL_DEFAULTS.maxStratum}, which the pool's add form rejects`;
   }
   return "";
 }
@@ -62,7 +63,7 @@ export async function probeAddress(
   const attempts = options.attempts ?? POOL_DEFAULTS.probeAttempts;
   const intervalMs = Math.max(options.intervalMs ?? POOL_DEFAULTS.probeIntervalMs, 0);
   const sleep = options.sleep ?? realSleep;
-  const query = options.query ?? sntpQuery;
+  const query = options.query ?? queryNtp;
   const timeoutMs = options.timeoutMs ?? POOL_DEFAULTS.probeTimeoutMs;
   let lastReason = "no query sent";
   let queries = 0;
@@ -72,21 +73,21 @@ export async function probeAddress(
     }
     queries++;
     try {
-      const result = await query(address, { port: options.port, timeoutMs });
-      const reason = judgeReply(result);
+      const sample = await query({ address, port: options.port, timeoutMs });
+      const reason = judgeReply(sample);
       return {
         address,
         family,
         ok: reason === "",
-        stratum: result.reply.stratum,
-        leap: result.reply.leap,
-        offset: result.offset,
-        refId: result.reply.refId,
+        stratum: sample.header.stratum,
+        leap: sample.header.leap,
+        offset: sample.offsetMs / 1000,
+        refId: sample.header.refid,
         queries,
         reason,
       };
     } catch (err) {
-      if (err instanceof SntpError && err.kind === "timeout") {
+      if (err instanceof NtpTimeoutError) {
         lastReason = `no NTP reply after ${queries} ${queries === 1 ? "query" : "queries"} (${timeoutMs} ms timeout each): is UDP 123 open in the firewall and ntpd running?`;
         continue;
       }

@@ -5,7 +5,17 @@
 import dgram from "node:dgram";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { NTP_PACKET_BYTES, writeNtpTimestamp } from "../../pool/sntp";
+
+const NTP_PACKET_BYTES = 48;
+/** Seconds from 1900 (NTP era 0) to 1970 (RFC 5905 §6). */
+const NTP_UNIX_EPOCH_DELTA = 2_208_988_800;
+
+function writeNtpTimestamp(buf: Buffer, offset: number, unixSeconds: number): void {
+  const ntp = unixSeconds + NTP_UNIX_EPOCH_DELTA;
+  const seconds = Math.floor(ntp);
+  buf.writeUInt32BE(seconds >>> 0, offset);
+  buf.writeUInt32BE(Math.floor((ntp - seconds) * 2 ** 32) >>> 0, offset + 4);
+}
 
 export interface FakeNtpBehaviour {
   stratum?: number;
