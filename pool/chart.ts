@@ -68,10 +68,19 @@ export function renderTerminalChart(
       row[col] = "*";
     }
   }
-  const labelWidth = Math.max(String(scale.max).length, String(scale.min).length) + 1;
+  const labelWidth =
+    Math.max(String(scale.max).length, String(scale.min).length, String(threshold).length) + 1;
   const lines = grid.map((cells, r) => {
-    const value = scale.max - (r * (scale.max - scale.min)) / (height - 1);
-    const label = r === 0 || r === height - 1 || r === thresholdRow ? value.toFixed(0) : "";
+    // The threshold row is labelled with the threshold itself: with few rows it stands for
+    // a band of scores, and "10" is what the operator is looking for.
+    const label =
+      r === thresholdRow
+        ? String(threshold)
+        : r === 0
+          ? String(scale.max)
+          : r === height - 1
+            ? String(scale.min)
+            : "";
     return `${label.padStart(labelWidth)} |${cells.join("")}`;
   });
   lines.push(`${" ".repeat(labelWidth)} +${"-".repeat(width)}`);

@@ -275,6 +275,16 @@ describe("terminal chart", () => {
     expect(text).toContain("2027-01-15 08:00Z");
   });
 
+  it("labels the threshold row with the threshold even when rows are coarse", () => {
+    const text = renderTerminalChart([{ ts: T0, score: 15 }], {
+      width: 10,
+      height: 10,
+      threshold: 10,
+    });
+    const thresholdLine = text.split("\n").find((l) => /\|-+/.test(l.replace(/\*/g, "-")));
+    expect(thresholdLine).toMatch(/^\s*10 \|/);
+  });
+
   it("prints a note for an empty series", () => {
     expect(renderTerminalChart([], { width: 10, height: 3, threshold: 10 })).toMatch(/no score/);
   });
