@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runCli } from "../../pool/cli";
-import { parseStackOutputs, parseStackOutputsText } from "../../pool/outputs";
+import { loadStackOutputs, parseStackOutputs, parseStackOutputsText } from "../../pool/outputs";
 import {
   judgeReply,
   monthlyEgressGB,
@@ -159,6 +159,48 @@ describe("stack outputs", () => {
   it("rejects empty members and non-JSON", () => {
     expect(() => parseStackOutputs({ members: {} })).toThrow(/members is empty/);
     expect(() => parseStackOutputsText("{", "out.json")).toThrow(/out.json: not JSON/);
+  });
+});
+
+describe("loadStackOutputs via the pulumi CLI", () => {
+  function withPath<T>(dir: string, fn: () => T): T {
+    const saved = process.env.PATH;
+    process.env.PATH = dir;
+    try {
+      return fn();
+    } finally {
+      process.env.PATH = saved;
+    }
+  }
+
+  it("runs `pulumi stack output --json [--stack S]` and parses what it prints", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pool-cli-"));
+    const argsFile = join(dir, "args");
+    const json = JSON.stringify({ members: { a: member("a", "192.0.2.10", null) } });
+    writeFileSync(
+      join(dir, "pulumi"),
+      `#!/bin/sh\necho "$@" > '${argsFile}'\ncat <<'EOF'\n${json}\nEOF\n`,
+    );
+    chmodSync(join(dir, "pulumi"), 0o755);
+    const out = withPath(`${dir}:/usr/bin:/bin`, () => loadStackOutputs({ stack: "prod" }));
+    expect(Object.keys(out.members)).toEqual(["a"]);
+    expect(readFileSync(argsFile, "utf8").trim()).toBe("stack output --json --stack prod");
+  });
+
+  it("says what to do when the pulumi CLI is missing or fails", () => {
+    const empty = mkdtempSync(join(tmpdir(), "pool-cli-"));
+    expect(() => withPath(empty, () => loadStackOutputs({}))).toThrow(
+      /pulumi CLI is not on PATH: install it, or pass --outputs FILE/,
+    );
+    const failing = mkdtempSync(join(tmpdir(), "pool-cli-"));
+    writeFileSync(
+      join(failing, "pulumi"),
+      "#!/bin/sh\necho 'error: no stack selected' >&2\nexit 255\n",
+    );
+    chmodSync(join(failing, "pulumi"), 0o755);
+    expect(() => withPath(`${failing}:/usr/bin:/bin`, () => loadStackOutputs({}))).toThrow(
+      /exited 255: error: no stack selected/,
+    );
   });
 });
 
