@@ -152,8 +152,21 @@ export async function watchStatus(
   options: WatchOptions = {},
 ): Promise<number> {
   const intervalSeconds = effectiveWatchInterval(options.intervalSeconds);
+  // The default sleep ends early on abort, so Ctrl-C does not wait out a 2-minute interval.
   const sleep =
-    options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    options.sleep ??
+    ((ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        options.signal?.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
+      }));
   const now = options.now ?? (() => new Date());
   const write = options.write ?? ((t: string) => process.stdout.write(t));
   if (options.intervalSeconds !== undefined && options.intervalSeconds < intervalSeconds) {

@@ -378,6 +378,27 @@ describe("watch", () => {
   });
 });
 
+describe("watch interruption", () => {
+  it("an abort during the wait ends the loop after the current round", async () => {
+    const a = await api();
+    const controller = new AbortController();
+    const { s, write, writeError } = sink();
+    const done = watchStatus([GOOD_IP], {
+      apiBase: a.base,
+      signal: controller.signal,
+      write: (t) => {
+        write(t);
+        if (t.includes("chart") || t.includes("over time"))
+          setTimeout(() => controller.abort(), 20);
+      },
+      writeError,
+    });
+    // Without the abort this would wait 120 s and the test would time out.
+    expect(await done).toBe(0);
+    expect(s.out.match(/=== .* \(round/g)).toHaveLength(1);
+  });
+});
+
 describe("pool status CLI", () => {
   it("runs with --api-base and explicit IPs, and sets the exit code", async () => {
     const a = await api();
