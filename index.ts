@@ -13,6 +13,7 @@ const servers = fleet.members.map(
       sshKeyFingerprints: fleet.sshKeyFingerprints,
       tags: fleet.tags,
       protectReservedIp: fleet.protectReservedIp,
+      verifyTimeoutSeconds: fleet.verifyTimeoutSeconds,
     }),
 );
 
@@ -37,6 +38,7 @@ export const members = pulumi
         dropletId: s.dropletId,
         upstreams: [...s.upstreams],
         registration: s.registration,
+        verification: s.verification,
       }),
     ),
   )

@@ -6,6 +6,7 @@ import { DEFAULTS } from "./defaults";
 import { buildFirewallRules } from "./firewallRules";
 import { buildRegistration, type Registration } from "./registration";
 import type { MemberConfig } from "./validate";
+import { Verification, type VerificationSummary } from "./Verification";
 
 export interface PoolServerArgs {
   /** The validated member (components/validate.ts). */
@@ -21,6 +22,11 @@ export interface PoolServerArgs {
    * release the address the pool knows. Default: `DEFAULTS.protectReservedIp` (true).
    */
   readonly protectReservedIp?: boolean;
+  /**
+   * Seconds the post-deploy verification waits for cloud-init and the first sync.
+   * Default: `DEFAULTS.verifyTimeoutSeconds` (600).
+   */
+  readonly verifyTimeoutSeconds?: number;
 }
 
 /**
@@ -45,6 +51,8 @@ export class PoolServer extends pulumi.ComponentResource {
   /** The deploy key's private half (OpenSSH), always a secret. */
   public readonly deployPrivateKey: pulumi.Output<string>;
   public readonly registration: pulumi.Output<Registration>;
+  /** Both post-deploy checks combined (components/Verification.ts); public data only. */
+  public readonly verification: pulumi.Output<VerificationSummary>;
   /** URNs for a DigitalOcean project. */
   public readonly projectResources: pulumi.Output<string>[];
 
@@ -149,6 +157,29 @@ export class PoolServer extends pulumi.ComponentResource {
 
     this.ipv4 = this.reservedIp.ipAddress;
     this.ipv6 = pulumi.output(reservedIpv6?.ip);
+
+    // Judged on the reserved addresses, through the firewall, as the pool will see it.
+    const verify = new Verification(
+      `${name}-verify`,
+      {
+        memberName: member.name,
+        ipv4: this.ipv4,
+        ipv6: this.ipv6,
+        privateKey: this.deployPrivateKey,
+        upstreams: member.upstreams,
+        dropletId: this.dropletId,
+        timeoutSeconds: args.verifyTimeoutSeconds ?? DEFAULTS.verifyTimeoutSeconds,
+      },
+      {
+        parent: this,
+        dependsOn: [
+          this.ipAssignment,
+          this.firewall,
+          ...(this.ipv6Assignment !== undefined ? [this.ipv6Assignment] : []),
+        ],
+      },
+    );
+    this.verification = verify.summary;
     this.registration = pulumi
       .all([this.ipv4, this.ipv6])
       .apply(([v4, v6]) => buildRegistration(v4, v6));
@@ -161,6 +192,7 @@ export class PoolServer extends pulumi.ComponentResource {
       ipv6: this.ipv6,
       dropletId: this.dropletId,
       registration: this.registration,
+      verification: this.verification,
     });
   }
 }

@@ -14,6 +14,39 @@ export interface Recorded {
 }
 
 export const recorded: Recorded[] = [];
+
+/** The last lines the two verification commands print on success (verify/summary.ts). */
+export const ON_DROPLET = {
+  check: "on-droplet",
+  synced: true,
+  secondsToSync: 7,
+  stratum: 2,
+  leap: "00",
+  systemPeer: "192.0.2.11",
+  reachableUpstreams: 4,
+  upstreamCount: 4,
+  offsetMs: 0.012,
+  leapFileExpires: "2027-06-28T00:00Z",
+  lastLeapSecond: "2017-01-01T00:00Z",
+  cloudInit: "done",
+  upstreams: [],
+  warnings: [],
+};
+export const OUTSIDE = {
+  check: "outside",
+  ipv4: {
+    address: "203.0.113.1",
+    stratum: 2,
+    leap: 0,
+    refid: "192.0.2.11",
+    offsetMs: 0.2,
+    delayMs: 1.1,
+    relativeTo: "upstream ntp1.time.nl (192.0.2.11)",
+    mode6Refused: true,
+    samples: 1,
+  },
+  warnings: [],
+};
 let counter = 0;
 
 export function resetRecorder(): void {
@@ -55,8 +88,11 @@ export const testMocks: pulumi.runtime.Mocks = {
         id = String(args.inputs.name);
         break;
       case "command:remote:Command":
+        state.stdout = `waiting for ntpd\n${JSON.stringify(ON_DROPLET)}`;
+        state.stderr = "";
+        break;
       case "command:local:Command":
-        state.stdout = JSON.stringify({ mock: args.name });
+        state.stdout = JSON.stringify(OUTSIDE);
         state.stderr = "";
         break;
     }

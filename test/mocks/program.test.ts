@@ -144,6 +144,11 @@ describe("the program under mocks", () => {
       (members["ams-1"]?.registration as { addresses: unknown[] } | undefined)?.addresses,
     ).toHaveLength(2);
     expect(typeof members["ams-1"]?.dropletId).toBe("string");
+    expect(members["ams-1"]?.verification).toMatchObject({
+      synced: true,
+      stratum: 2,
+      reachableUpstreams: 4,
+    });
   });
 
   it("scales past a firewall's 10-droplet limit: each member's firewall takes its own tag", async () => {
