@@ -5,8 +5,8 @@ import { renderUserData } from "../cloud-init/userData";
 import { DEFAULTS } from "./defaults";
 import { buildFirewallRules } from "./firewallRules";
 import { buildRegistration, type Registration } from "./registration";
-import type { MemberConfig } from "./validate";
 import { Verification, type VerificationSummary } from "./Verification";
+import type { MemberConfig } from "./validate";
 
 export interface PoolServerArgs {
   /** The validated member (components/validate.ts). */
