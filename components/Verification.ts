@@ -39,7 +39,7 @@ const SSH_DIAL_ERROR_LIMIT = 30;
 const SSH_PER_DIAL_TIMEOUT = 15;
 
 /**
- * Post-deploy verification of one member (issue 3, docs/verification.md): `pulumi up`
+ * Post-deploy verification of one member (issue 3, README "Verification"): `pulumi up`
  * succeeds only if the member serves good time.
  *
  * - `${name}-on-droplet` (remote.Command): cloud-init/scripts/ntppool-verify.sh, sent on

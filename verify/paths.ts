@@ -18,7 +18,7 @@ export function readVerifyScript(): string {
   return readFileSync(VERIFY_SCRIPT_PATH, "utf8");
 }
 
-/** tsx's CLI; tsx must be installed wherever `pulumi up` runs (see docs/verification.md). */
+/** tsx's CLI; tsx must be installed wherever `pulumi up` runs (see README "Verification"). */
 export function resolveTsxCli(): string {
   return require.resolve("tsx/cli");
 }
