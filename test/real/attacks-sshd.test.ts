@@ -1,0 +1,197 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { chmodSync, existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SSHD_DROP_IN } from "../../cloud-init/userData";
+import { type Node, NtpNet, run } from "../helpers/netns";
+import { requireRealTools } from "./prereqs";
+
+// Password guessing against the member's sshd: real OpenSSH sshd in a namespace with the
+// user-data's drop-in (cloud-init/userData.ts SSHD_DROP_IN) included first, exactly as
+// Debian's /etc/ssh/sshd_config includes /etc/ssh/sshd_config.d/*.conf before its own
+// settings (sshd keeps the first value it reads). A second sshd without the drop-in is the
+// counter-check: there the same client is offered a password prompt.
+
+let net: NtpNet;
+let server: Node;
+let client: Node;
+const daemons: ChildProcess[] = [];
+let clientKey: string;
+let askpass: string;
+let askpassMarker: string;
+
+async function must(argv: string[]): Promise<string> {
+  const r = await run(argv);
+  if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Debian's stock sshd_config without its Include line (the drop-in is included explicitly). */
+function debianSshdConfig(): string {
+  return readFileSync("/etc/ssh/sshd_config", "utf8")
+    .split("\n")
+    .filter((l) => !/^\s*Include\b/i.test(l))
+    .join("\n");
+}
+
+function sshdConfig(name: string, dropIn: string | undefined, port: number): string {
+  const dir = net.dir;
+  const drop = dropIn !== undefined ? net.file(`${name}-dropin.conf`, dropIn) : undefined;
+  return net.file(
+    `${name}_config`,
+    [
+      ...(drop ? [`Include ${drop}`] : []),
+      `Port ${port}`,
+      `HostKey ${dir}/hostkey`,
+      `PidFile ${dir}/${name}.pid`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      // The scratch dir is under /tmp (world-writable parents).
+      "StrictModes no",
+      debianSshdConfig(),
+    ].join("\n"),
+  );
+}
+
+function startSshd(config: string): void {
+  const child = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      server.ns,
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      // sshd needs /run/sshd; a private /run keeps the host's untouched (LAB-NOTES §12).
+      `mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/sshd && exec /usr/sbin/sshd -D -e -f ${config}`,
+    ],
+    { stdio: "ignore" },
+  );
+  daemons.push(child);
+}
+
+async function waitListening(port: number): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = await net.exec(client, ["bash", "-c", `exec 3<>/dev/tcp/${server.ipv4}/${port}`]);
+    if (r.code === 0) return;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`sshd on ${server.ipv4}:${port} never listened`);
+}
+
+/** ssh that may only use a password; SSH_ASKPASS records whether it was ever asked for one. */
+function passwordOnly(port: number): Promise<{ code: number; stderr: string }> {
+  return net.exec(client, [
+    "env",
+    `SSH_ASKPASS=${askpass}`,
+    "SSH_ASKPASS_REQUIRE=force",
+    "DISPLAY=:0",
+    "setsid",
+    "-w",
+    "ssh",
+    "-F",
+    "/dev/null",
+    "-p",
+    String(port),
+    "-o",
+    "StrictHostKeyChecking=no",
+    "-o",
+    "UserKnownHostsFile=/dev/null",
+    "-o",
+    "PubkeyAuthentication=no",
+    "-o",
+    "PreferredAuthentications=password,keyboard-interactive",
+    "-o",
+    "NumberOfPasswordPrompts=1",
+    "-o",
+    "ConnectTimeout=5",
+    `root@${server.ipv4}`,
+    "true",
+  ]);
+}
+
+beforeAll(async () => {
+  requireRealTools(["sshd", "ssh", "ssh-keygen", "unshare", "setsid", "ip"]);
+  net = new NtpNet();
+  server = net.addNode("s", 2);
+  client = net.addNode("c", 100);
+  await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", `${net.dir}/hostkey`]);
+  clientKey = `${net.dir}/client`;
+  await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", clientKey]);
+  net.file("authorized_keys", readFileSync(`${clientKey}.pub`, "utf8"));
+  askpassMarker = path.join(net.dir, "askpass-called");
+  askpass = net.file("askpass.sh", `#!/bin/sh\ntouch ${askpassMarker}\necho guess123\n`);
+  chmodSync(askpass, 0o755);
+  startSshd(sshdConfig("ours", SSHD_DROP_IN, 22));
+  startSshd(sshdConfig("stock", "PasswordAuthentication yes\n", 2222));
+  await Promise.all([waitListening(22), waitListening(2222)]);
+});
+
+afterAll(() => {
+  for (const d of daemons) d.kill("SIGKILL");
+  net?.teardown();
+  expect(net.leftovers()).toEqual([]);
+});
+
+describe("sshd with the user-data's drop-in", () => {
+  it("effective configuration: no passwords, no keyboard-interactive, root by key only", async () => {
+    const out = await must([
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      `mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/sshd && exec /usr/sbin/sshd -T -f ${path.join(net.dir, "ours_config")}`,
+    ]);
+    const settings = Object.fromEntries(
+      out.split("\n").map((l) => [l.split(" ")[0], l.slice(l.indexOf(" ") + 1)]),
+    );
+    expect(settings.passwordauthentication).toBe("no");
+    expect(settings.kbdinteractiveauthentication).toBe("no");
+    expect(settings.permitrootlogin).toBe("without-password");
+  });
+
+  it("a password guesser is offered only publickey and never gets to send a password", async () => {
+    const r = await passwordOnly(22);
+    const offered = /Permission denied \(([^)]*)\)/.exec(r.stderr)?.[1];
+    console.log(
+      `ssh password attempt: server offered "${offered}", password prompt ${existsSync(askpassMarker) ? "shown" : "never shown"}`,
+    );
+    expect(r.code).toBe(255);
+    expect(offered).toBe("publickey");
+    expect(existsSync(askpassMarker)).toBe(false);
+  });
+
+  it("counter-check: without the drop-in the same client is asked for a password", async () => {
+    const r = await passwordOnly(2222);
+    const offered = /Permission denied \(([^)]*)\)/.exec(r.stderr)?.[1] ?? "";
+    console.log(`ssh password attempt without the drop-in: server offered "${offered}"`);
+    expect(offered).toContain("password");
+    expect(existsSync(askpassMarker)).toBe(true);
+  });
+
+  it("the deploy key logs in", async () => {
+    const r = await net.exec(client, [
+      "ssh",
+      "-F",
+      "/dev/null",
+      "-i",
+      clientKey,
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "StrictHostKeyChecking=no",
+      "-o",
+      "UserKnownHostsFile=/dev/null",
+      `root@${server.ipv4}`,
+      "echo key-login-ok",
+    ]);
+    expect(r.stdout.trim()).toBe("key-login-ok");
+  });
+});
