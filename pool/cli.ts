@@ -74,7 +74,14 @@ export function buildProgram(io: CliIo): Command {
     .option(
       "--threshold <score>",
       "exit 1 when a score is below this",
-      Number,
+      // A parser, so commander prints the error (one thrown from the action is not printed).
+      (v: string) => {
+        const n = Number(v);
+        if (v.trim() === "" || !Number.isFinite(n)) {
+          throw new InvalidArgumentError(`--threshold must be a number, got "${v}"`);
+        }
+        return n;
+      },
       POOL_DEFAULTS.threshold,
     )
     .option(
