@@ -1,0 +1,159 @@
+import { resolve } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { defaultCacheDir } from "./image";
+import type { Lab } from "./lab";
+import { ensurePackages, notRunnable } from "./prereqs";
+import { defaultReportPath, type LabReport, runLab, writeReport } from "./run";
+
+/** The member table printed at the end of a run. */
+export function renderTable(report: LabReport): string {
+  const head = [
+    "member",
+    "reserved IPv4",
+    "boot s",
+    "sync s",
+    "stratum",
+    "offset ms",
+    "verification",
+  ];
+  const rows = report.members.map((m) => [
+    m.name,
+    m.reservedIpv4,
+    m.bootSeconds?.toFixed(1) ?? "-",
+    m.syncSeconds?.toFixed(1) ?? "-",
+    m.stratum?.toString() ?? "-",
+    m.offset !== null ? (m.offset * 1000).toFixed(3) : "-",
+    `${m.verification.ok ? "PASS" : "FAIL"}${m.verification.present ? "" : " (lab check; no verification commands)"}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
+  return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
+}
+
+/** Commander parser: a whole number ≥ 1, or one clear error naming the option (issue 5). */
+function wholeNumber(option: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${option} must be a whole number ≥ 1, got "${v}"`);
+    }
+    return n;
+  };
+}
+
+async function main(): Promise<number> {
+  const program = new Command()
+    .name("npm run lab --")
+    .description(
+      "Runs the real program (index.ts) under Pulumi's mock runtime with every DigitalOcean resource realised locally: droplets as namespaces booted by real cloud-init, reserved IPs as 1:1 NAT, firewalls as nftables, upstreams as stratum-1 NTPsec servers.",
+    )
+    .option("--stack-file <file>", "stack settings to use", "Pulumi.dev.yaml")
+    .option(
+      "--members <n>",
+      "use the first N members (copies of the first member fill up)",
+      wholeNumber("--members"),
+    )
+    .option("--report <file>", "where to write the JSON report (default: under the cache dir)")
+    .option("--cache-dir <dir>", "image/apt cache (default .lab-cache, or $NTP_LAB_CACHE)")
+    .option(
+      "--keep",
+      "keep the lab up after the run, until Ctrl-C (to look around with ip netns exec)",
+    )
+    .option(
+      "--sync-timeout <seconds>",
+      "bound for each member's first sync (default: verifyTimeoutSeconds)",
+      wholeNumber("--sync-timeout"),
+    )
+    .addOption(
+      new Option(
+        "--fault-drop-outbound-ntp",
+        "FAULT INJECTION: remove outbound UDP 123 from the firewalls",
+      ).hideHelp(),
+    )
+    .addOption(
+      new Option("--fault-upstreams-down <n>", "FAULT INJECTION: keep N upstreams down")
+        .argParser(Number)
+        .hideHelp(),
+    );
+  program.parse();
+  const o = program.opts<{
+    stackFile: string;
+    members?: number;
+    report?: string;
+    cacheDir?: string;
+    syncTimeout?: number;
+    keep?: boolean;
+    faultDropOutboundNtp?: boolean;
+    faultUpstreamsDown?: number;
+  }>();
+
+  const why = notRunnable();
+  if (why) {
+    console.error(`lab: ${why}`);
+    return 2;
+  }
+  const t0 = Date.now();
+  const log = (msg: string) =>
+    console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
+  ensurePackages(log);
+
+  let lab: Lab | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: tearing down`);
+    lab?.td.run();
+    process.exit(sig === "SIGINT" ? 130 : 143);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  process.on("exit", () => lab?.td.run());
+
+  const cacheDir = resolve(o.cacheDir ?? defaultCacheDir());
+  let report: LabReport | undefined;
+  let code = 0;
+  try {
+    report = await runLab({
+      stackFile: resolve(o.stackFile),
+      members: o.members,
+      cacheDir,
+      syncTimeoutSeconds: o.syncTimeout,
+      faults: { dropOutboundNtp: o.faultDropOutboundNtp, upstreamsDown: o.faultUpstreamsDown },
+      log,
+      onLab: (l) => {
+        lab = l;
+      },
+      beforeTeardown: o.keep
+        ? (l) => {
+            log(
+              `--keep: lab ${l.prefix} stays up (namespaces ${l.prefix}-*); Ctrl-C tears it down`,
+            );
+            return new Promise<void>(() => undefined);
+          }
+        : undefined,
+    });
+  } catch (e) {
+    report = (e as { report?: LabReport }).report;
+    console.error(`\nlab: FAILED: ${(e as Error).message}`);
+    code = 1;
+  }
+  if (report) {
+    console.log(`\n${renderTable(report)}`);
+    const notEmulated = report.resources.filter((r) => r.status === "not emulated");
+    if (notEmulated.length)
+      console.log(`\nnot emulated: ${notEmulated.map((r) => `${r.type} ${r.name}`).join(", ")}`);
+    for (const n of report.notes) console.log(`note: ${n}`);
+    const path = writeReport(
+      report,
+      resolve(o.report ?? defaultReportPath(cacheDir, report.prefix)),
+    );
+    console.log(`\nreport: ${path}`);
+  }
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`lab: ${(e as Error).stack ?? e}`);
+    process.exit(1);
+  },
+);

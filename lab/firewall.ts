@@ -1,0 +1,244 @@
+import ipaddr from "ipaddr.js";
+
+/**
+ * Translation of DigitalOcean Cloud Firewall rules (the `digitalocean.Firewall` resource's
+ * inputs) into nftables. Pure: no I/O. The lab loads the result into its edge namespace, the
+ * router between the droplets and the rest of the lab, so the firewall has its own connection
+ * tracking separate from the guest's (as DigitalOcean's firewall lives outside the droplet).
+ *
+ * DigitalOcean semantics reproduced (docs.digitalocean.com/products/networking/firewalls/):
+ * a droplet covered by at least one firewall (by tag or droplet id) is default-deny in both
+ * directions; every rule of every covering firewall opens traffic; it is stateful (replies to
+ * allowed traffic pass); a droplet covered by no firewall is open.
+ */
+
+/** One element of Firewall `inboundRules` as the resource receives it. */
+export interface DoInboundRule {
+  readonly protocol: string;
+  readonly portRange?: string;
+  readonly sourceAddresses?: readonly string[];
+  readonly sourceDropletIds?: readonly number[];
+  readonly sourceTags?: readonly string[];
+  readonly sourceLoadBalancerUids?: readonly string[];
+  readonly sourceKubernetesIds?: readonly string[];
+}
+
+/** One element of Firewall `outboundRules`. */
+export interface DoOutboundRule {
+  readonly protocol: string;
+  readonly portRange?: string;
+  readonly destinationAddresses?: readonly string[];
+  readonly destinationDropletIds?: readonly number[];
+  readonly destinationTags?: readonly string[];
+  readonly destinationLoadBalancerUids?: readonly string[];
+  readonly destinationKubernetesIds?: readonly string[];
+}
+
+export interface LabFirewall {
+  readonly name: string;
+  readonly inboundRules: readonly DoInboundRule[];
+  readonly outboundRules: readonly DoOutboundRule[];
+  readonly tags: readonly string[];
+  readonly dropletIds: readonly (number | string)[];
+}
+
+/** A droplet as seen from the edge: the edge-side interface that leads to it. */
+export interface LabPort {
+  readonly ifname: string;
+  readonly dropletId: string;
+  readonly tags: readonly string[];
+}
+
+export const EDGE_FIREWALL_TABLE = "ntplab_fw";
+
+/** "123" → 123; "8000-9000" → "8000-9000"; "all", "0", "" or missing → null (every port). */
+export function parsePortRange(field: string, value: string | undefined): string | number | null {
+  const v = (value ?? "").trim();
+  if (v === "" || v === "all" || v === "0" || v === "1-65535") return null;
+  const single = /^(\d{1,5})$/.exec(v);
+  if (single) {
+    const p = Number(single[1]);
+    if (p >= 1 && p <= 65535) return p;
+  }
+  const range = /^(\d{1,5})-(\d{1,5})$/.exec(v);
+  if (range) {
+    const lo = Number(range[1]);
+    const hi = Number(range[2]);
+    if (lo >= 1 && hi <= 65535 && lo <= hi) return `${lo}-${hi}`;
+  }
+  throw new Error(
+    `${field}: portRange must be "all", a port or "lo-hi" within 1-65535; got "${v}"`,
+  );
+}
+
+/** Splits addresses/CIDRs by family, normalised ("1.2.3.4" → "1.2.3.4/32"). */
+export function splitAddresses(
+  field: string,
+  addrs: readonly string[],
+): { v4: string[]; v6: string[] } {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  for (const a of addrs) {
+    let net: [ipaddr.IPv4 | ipaddr.IPv6, number];
+    try {
+      net = a.includes("/") ? ipaddr.parseCIDR(a) : [ipaddr.parse(a), a.includes(":") ? 128 : 32];
+    } catch {
+      throw new Error(`${field}: "${a}" is not an IP address or CIDR`);
+    }
+    const [ip, bits] = net;
+    const text = `${ip.toString()}/${bits}`;
+    (ip.kind() === "ipv4" ? v4 : v6).push(text);
+  }
+  return { v4, v6 };
+}
+
+function unsupported(field: string, v: readonly unknown[] | undefined): void {
+  if (v !== undefined && v.length > 0) {
+    throw new Error(
+      `${field}: not emulated by the lab (only address-based rules are); got ${JSON.stringify(v)}`,
+    );
+  }
+}
+
+const set = (xs: readonly string[]): string =>
+  xs.length === 1 ? (xs[0] as string) : `{ ${xs.join(", ")} }`;
+
+/** nft rule lines (without chain) for one DigitalOcean rule. */
+export function translateRule(
+  direction: "inbound" | "outbound",
+  index: number,
+  rule: DoInboundRule | DoOutboundRule,
+): string[] {
+  const field = `${direction}Rules[${index}]`;
+  const isIn = direction === "inbound";
+  const r = rule as DoInboundRule & DoOutboundRule;
+  if (isIn) {
+    unsupported(`${field}.sourceDropletIds`, r.sourceDropletIds);
+    unsupported(`${field}.sourceTags`, r.sourceTags);
+    unsupported(`${field}.sourceLoadBalancerUids`, r.sourceLoadBalancerUids);
+    unsupported(`${field}.sourceKubernetesIds`, r.sourceKubernetesIds);
+  } else {
+    unsupported(`${field}.destinationDropletIds`, r.destinationDropletIds);
+    unsupported(`${field}.destinationTags`, r.destinationTags);
+    unsupported(`${field}.destinationLoadBalancerUids`, r.destinationLoadBalancerUids);
+    unsupported(`${field}.destinationKubernetesIds`, r.destinationKubernetesIds);
+  }
+  const addrField = isIn ? `${field}.sourceAddresses` : `${field}.destinationAddresses`;
+  const { v4, v6 } = splitAddresses(
+    addrField,
+    (isIn ? r.sourceAddresses : r.destinationAddresses) ?? [],
+  );
+  const dir = isIn ? "saddr" : "daddr";
+  const proto = r.protocol.toLowerCase();
+  const comment = `comment "${field} ${proto}${r.portRange ? ` ${r.portRange}` : ""}"`;
+  const lines: string[] = [];
+  if (proto === "icmp") {
+    if (r.portRange !== undefined && r.portRange !== "") {
+      throw new Error(`${field}.portRange: icmp rules take no port range; got "${r.portRange}"`);
+    }
+    if (v4.length) lines.push(`ip ${dir} ${set(v4)} meta l4proto icmp counter accept ${comment}`);
+    if (v6.length)
+      lines.push(`ip6 ${dir} ${set(v6)} meta l4proto ipv6-icmp counter accept ${comment}`);
+    return lines;
+  }
+  if (proto !== "tcp" && proto !== "udp") {
+    throw new Error(`${field}.protocol: must be tcp, udp or icmp; got "${r.protocol}"`);
+  }
+  const ports = parsePortRange(`${field}.portRange`, r.portRange);
+  const l4 = ports === null ? `meta l4proto ${proto}` : `${proto} dport ${ports}`;
+  if (v4.length) lines.push(`ip ${dir} ${set(v4)} ${l4} counter accept ${comment}`);
+  if (v6.length) lines.push(`ip6 ${dir} ${set(v6)} ${l4} counter accept ${comment}`);
+  return lines;
+}
+
+/** Whether `fw` applies to the droplet behind `port` (by tag or by droplet id). */
+export function covers(fw: LabFirewall, port: LabPort): boolean {
+  return (
+    fw.tags.some((t) => port.tags.includes(t)) ||
+    fw.dropletIds.some((id) => String(id) === port.dropletId)
+  );
+}
+
+/**
+ * The whole edge firewall table for the current droplets and firewalls. Loading it replaces
+ * the previous one atomically (`nft -f`: add, delete, re-add in one transaction).
+ */
+export function renderEdgeFirewall(
+  ports: readonly LabPort[],
+  firewalls: readonly LabFirewall[],
+): string {
+  const t = EDGE_FIREWALL_TABLE;
+  const chains: string[] = [];
+  const jumps: string[] = [];
+  for (const port of ports) {
+    const fws = firewalls.filter((fw) => covers(fw, port));
+    if (fws.length === 0) continue;
+    const inbound: string[] = [];
+    const outbound: string[] = [];
+    for (const fw of fws) {
+      fw.inboundRules.forEach((r, i) => {
+        inbound.push(...translateRule("inbound", i, r));
+      });
+      fw.outboundRules.forEach((r, i) => {
+        outbound.push(...translateRule("outbound", i, r));
+      });
+    }
+    const c = port.ifname;
+    jumps.push(`    oifname "${c}" jump ${c}_in`, `    iifname "${c}" jump ${c}_out`);
+    chains.push(
+      `  chain ${c}_in {`,
+      ...inbound.map((l) => `    ${l}`),
+      `    counter drop comment "default deny inbound (droplet ${port.dropletId})"`,
+      "  }",
+      `  chain ${c}_out {`,
+      ...outbound.map((l) => `    ${l}`),
+      `    counter drop comment "default deny outbound (droplet ${port.dropletId})"`,
+      "  }",
+    );
+  }
+  return [
+    `table inet ${t}`,
+    `delete table inet ${t}`,
+    `table inet ${t} {`,
+    ...chains,
+    "  chain forward {",
+    "    type filter hook forward priority filter; policy accept;",
+    "    ct state established,related accept",
+    ...jumps,
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** One reserved IPv4 → anchor mapping on the edge (DigitalOcean's 1:1 NAT). */
+export interface NatMapping {
+  readonly reserved: string;
+  readonly anchor: string;
+}
+
+export const EDGE_NAT_TABLE = "ntplab_nat";
+
+/**
+ * Reserved IPv4 addresses reach a droplet through its anchor address: inbound packets are
+ * translated to the anchor, and only traffic that leaves from the anchor is translated back.
+ * A reply sent from the droplet's primary address is not, exactly as on DigitalOcean.
+ */
+export function renderEdgeNat(maps: readonly NatMapping[]): string {
+  const t = EDGE_NAT_TABLE;
+  return [
+    `table ip ${t}`,
+    `delete table ip ${t}`,
+    `table ip ${t} {`,
+    "  chain prerouting {",
+    "    type nat hook prerouting priority dstnat; policy accept;",
+    ...maps.map((m) => `    ip daddr ${m.reserved} dnat to ${m.anchor}`),
+    "  }",
+    "  chain postrouting {",
+    "    type nat hook postrouting priority srcnat; policy accept;",
+    ...maps.map((m) => `    ip saddr ${m.anchor} snat to ${m.reserved}`),
+    "  }",
+    "}",
+    "",
+  ].join("\n");
+}

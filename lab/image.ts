@@ -1,0 +1,229 @@
+import { createHash } from "node:crypto";
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { join, resolve } from "node:path";
+import { mustRun } from "./exec";
+
+/** Debian release of the lab droplets (DigitalOcean's `debian-12-x64`). */
+export const DEBIAN_SUITE = "bookworm";
+export const DEBIAN_MIRROR = "http://deb.debian.org/debian";
+
+/**
+ * Installed in the cached droplet image: what a DigitalOcean Debian 12 image boots with
+ * (cloud-init, sshd, iproute2, nftables, CA certificates). `--include` does not resolve virtual
+ * dependencies: cloud-init stays unconfigured without python3-cffi-backend, and its locale
+ * module fails without locales (DESIGN.md, lab facts).
+ */
+export const IMAGE_PACKAGES: readonly string[] = [
+  "openssh-server",
+  "cloud-init",
+  "iproute2",
+  "nftables",
+  "ca-certificates",
+  "python3-cffi-backend",
+  "locales",
+  "procps",
+];
+
+/**
+ * Not in the image but offered by the lab's local apt repository (with their dependencies),
+ * so that the user-data's `packages:` and the first-boot install script really install them,
+ * maintainer scripts included, inside the droplet. A package the user-data asks for that is
+ * missing here fails the droplet's boot with apt's own message; add it to this list.
+ */
+export const REPO_EXTRA_PACKAGES: readonly string[] = [
+  "ntpsec",
+  "ntpsec-ntpdate",
+  "tzdata",
+  "unattended-upgrades",
+];
+
+/** Where the droplets' apt finds the lab repository (a file: source inside the image). */
+export const GUEST_REPO_DIR = "/srv/ntp-lab-apt";
+/** The LD_PRELOAD shim inside the image (listed in its /etc/ld.so.preload). */
+export const GUEST_SHIM = "/usr/local/lib/ntp-lab/nosystime.so";
+
+/** Default cache: `<repo>/.lab-cache` (git-ignored); `NTP_LAB_CACHE` overrides. */
+export function defaultCacheDir(): string {
+  return resolve(process.env.NTP_LAB_CACHE ?? join(__dirname, "..", ".lab-cache"));
+}
+
+/** cloud-init settings of the image: what differs from a DigitalOcean image, and why. */
+export function renderImageCloudCfg(): string {
+  return [
+    "# ntp-pool lab image.",
+    "# DigitalOcean serves user-data from its metadata service (DataSourceDigitalOcean); the lab",
+    "# hands the same user-data to cloud-init through a NoCloud seed instead.",
+    "datasource_list: [ NoCloud, None ]",
+    "# The lab configures the droplet's interfaces itself (as DigitalOcean's metadata would).",
+    "network: {config: disabled}",
+    "# DigitalOcean's images log in as root with the droplet's SSH keys.",
+    "disable_root: false",
+    "",
+  ].join("\n");
+}
+
+function imageKey(): string {
+  const h = createHash("sha256");
+  h.update(JSON.stringify({ DEBIAN_SUITE, DEBIAN_MIRROR, IMAGE_PACKAGES }));
+  h.update(renderImageCloudCfg());
+  // The lab layer is part of the image: a change to it must rebuild the image.
+  h.update(layer.toString());
+  h.update(readFileSync(join(__dirname, "nosystime.c")));
+  return h.digest("hex").slice(0, 12);
+}
+
+/** Builds the LD_PRELOAD shim (LAB-NOTES §3) into the cache; reused while the source is unchanged. */
+export async function ensureShim(cacheDir: string): Promise<string> {
+  const src = join(__dirname, "nosystime.c");
+  const hash = createHash("sha256").update(readFileSync(src)).digest("hex").slice(0, 12);
+  const out = join(cacheDir, `nosystime-${hash}.so`);
+  if (existsSync(out)) return out;
+  mkdirSync(cacheDir, { recursive: true });
+  const tmp = `${out}.${process.pid}.tmp`;
+  await mustRun(["gcc", "-O2", "-Wall", "-shared", "-fPIC", "-o", tmp, src, "-ldl"]);
+  renameSync(tmp, out);
+  return out;
+}
+
+/**
+ * The cached Debian root every droplet boots from (copy-on-write via overlayfs), with a local
+ * apt repository of every downloaded .deb. Built once per package list (~2-3 min, ~400 MB);
+ * later runs take it from the cache.
+ */
+export interface Image {
+  /** The read-only lower layer of every droplet's overlay. */
+  readonly root: string;
+  /** The local apt repository (flat, file:), bind-mounted at GUEST_REPO_DIR in droplets. */
+  readonly repo: string;
+  /** True when this call built the root (false: taken from the cache). */
+  readonly built: boolean;
+  /** The shim on the host, for daemons the lab starts outside droplets. */
+  readonly hostShim: string;
+}
+
+/**
+ * The cached Debian root every droplet boots from (copy-on-write via overlayfs) and the local
+ * apt repository of every downloaded .deb. The root is built once per package list (~2-3 min,
+ * ~360 MB); later runs take both from the cache.
+ */
+export async function ensureImage(
+  cacheDir: string,
+  progress: (msg: string) => void,
+): Promise<Image> {
+  const hostShim = await ensureShim(cacheDir);
+  const debs = join(cacheDir, "debs");
+  mkdirSync(debs, { recursive: true });
+  const repo = await ensureRepo(cacheDir, debs, progress);
+  const dir = join(cacheDir, `image-${imageKey()}`);
+  const root = join(dir, "root");
+  if (existsSync(join(dir, "complete"))) return { root, repo, built: false, hostShim };
+
+  const build = join(cacheDir, `build-${process.pid}`);
+  rmSync(build, { recursive: true, force: true });
+  try {
+    progress(
+      `debootstrap --variant=minbase ${DEBIAN_SUITE} (image packages: ${IMAGE_PACKAGES.join(" ")})`,
+    );
+    const broot = join(build, "root");
+    await mustRun([
+      "debootstrap",
+      "--variant=minbase",
+      `--cache-dir=${debs}`,
+      `--include=${IMAGE_PACKAGES.join(",")}`,
+      DEBIAN_SUITE,
+      broot,
+      DEBIAN_MIRROR,
+    ]);
+    await layer(broot, hostShim);
+    mkdirSync(dir, { recursive: true });
+    renameSync(broot, root);
+    writeFileSync(join(dir, "complete"), `${new Date().toISOString()}\n`);
+    return { root, repo, built: true, hostShim };
+  } finally {
+    rmSync(build, { recursive: true, force: true });
+  }
+}
+
+/** The lab's changes to a fresh debootstrap root; each one is a difference from a DO image. */
+export async function layer(broot: string, hostShim: string): Promise<void> {
+  // DigitalOcean's images have en_US.UTF-8, the locale cloud-init's locale module sets.
+  writeFileSync(join(broot, "etc/locale.gen"), "en_US.UTF-8 UTF-8\n");
+  await mustRun(["chroot", broot, "locale-gen"]);
+  // e2scrub_reap needs LVM, which a lab droplet (an overlay root, no block devices) has not.
+  rmSync(join(broot, "etc/systemd/system/multi-user.target.wants/e2scrub_reap.service"), {
+    force: true,
+  });
+  mkdirSync(join(broot, GUEST_REPO_DIR.slice(1)), { recursive: true });
+  // A flat file: repository; [trusted=yes] because it has no signed Release (it never
+  // leaves this machine).
+  writeFileSync(
+    join(broot, "etc/apt/sources.list"),
+    `# ntp-pool lab: packages come from the lab's local repository (no network in droplets)\ndeb [trusted=yes] file:${GUEST_REPO_DIR} ./\n`,
+  );
+  writeFileSync(join(broot, "etc/cloud/cloud.cfg.d/90-ntp-lab.cfg"), renderImageCloudCfg());
+  mkdirSync(join(broot, "usr/local/lib/ntp-lab"), { recursive: true });
+  copyFileSync(hostShim, join(broot, GUEST_SHIM.slice(1)));
+  writeFileSync(join(broot, "etc/ld.so.preload"), `${GUEST_SHIM}\n`);
+  // cloud-init's ssh module makes new host keys per instance; none are baked into the image.
+  for (const f of readdirSync(join(broot, "etc/ssh"))) {
+    if (f.startsWith("ssh_host_")) rmSync(join(broot, "etc/ssh", f));
+  }
+}
+
+async function ensureRepo(
+  cacheDir: string,
+  debs: string,
+  progress: (msg: string) => void,
+): Promise<string> {
+  const key = createHash("sha256")
+    .update(JSON.stringify({ DEBIAN_SUITE, DEBIAN_MIRROR, IMAGE_PACKAGES, REPO_EXTRA_PACKAGES }))
+    .digest("hex")
+    .slice(0, 12);
+  const repo = join(cacheDir, `repo-${key}`);
+  if (existsSync(join(repo, "Packages"))) return repo;
+  const build = join(cacheDir, `repo-build-${process.pid}`);
+  rmSync(build, { recursive: true, force: true });
+  try {
+    const all = [...IMAGE_PACKAGES, ...REPO_EXTRA_PACKAGES].join(",");
+    progress(`downloading Debian ${DEBIAN_SUITE} packages for the lab apt repository (${all})`);
+    await mustRun([
+      "debootstrap",
+      "--download-only",
+      "--variant=minbase",
+      `--cache-dir=${debs}`,
+      `--include=${all}`,
+      DEBIAN_SUITE,
+      join(build, "download"),
+      DEBIAN_MIRROR,
+    ]);
+    const tmp = join(build, "repo");
+    mkdirSync(tmp, { recursive: true });
+    for (const f of readdirSync(debs)) {
+      if (f.endsWith(".deb")) linkOrCopy(join(debs, f), join(tmp, f));
+    }
+    const scan = await mustRun(["dpkg-scanpackages", "--multiversion", "."], { cwd: tmp });
+    writeFileSync(join(tmp, "Packages"), scan.stdout);
+    renameSync(tmp, repo);
+    return repo;
+  } finally {
+    rmSync(build, { recursive: true, force: true });
+  }
+}
+
+function linkOrCopy(from: string, to: string): void {
+  try {
+    linkSync(from, to);
+  } catch {
+    copyFileSync(from, to);
+  }
+}

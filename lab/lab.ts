@@ -1,0 +1,493 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import ipaddr from "ipaddr.js";
+import { Droplet } from "./droplet";
+import { type RunResult, run, sleep } from "./exec";
+import {
+  EDGE_FIREWALL_TABLE,
+  type LabFirewall,
+  type LabPort,
+  type NatMapping,
+  renderEdgeFirewall,
+  renderEdgeNat,
+} from "./firewall";
+import type { Image } from "./image";
+import { generateEd25519, md5Fingerprint } from "./keys";
+import { ADDR, addNamespace, attachToBridge, ip, nsMustRun, nsRun, writeNetnsHosts } from "./net";
+import { Teardown } from "./teardown";
+import { startUpstream, type Upstream, upstreamsFromUserData } from "./upstreams";
+
+export const GUEST_DIR = join(__dirname, "guest");
+
+/** Deliberate faults, for tests; each is announced in the output and the report. */
+export interface Faults {
+  /** Remove every outbound UDP rule that opens port 123 from Firewall inputs before realising them. */
+  readonly dropOutboundNtp?: boolean;
+  /** Keep this many upstreams down (their names resolve, nothing answers). */
+  readonly upstreamsDown?: number;
+}
+
+/** A fresh run prefix: short (namespace names stay short) and unique per run. */
+export function newPrefix(): string {
+  return `ntpl-${randomBytes(3).toString("hex")}`;
+}
+
+/** The lab's emulated DigitalOcean region: namespaces, edge router, firewall, upstreams. */
+export class Lab {
+  readonly td = new Teardown();
+  readonly runDir: string;
+  readonly sw: string;
+  readonly edge: string;
+  readonly inet: string;
+  readonly env: Record<string, string>;
+  readonly droplets = new Map<string, Droplet>();
+  readonly upstreams = new Map<string, Upstream>();
+  readonly firewalls: LabFirewall[] = [];
+  readonly nat: NatMapping[] = [];
+  readonly sshKeys = new Map<string, { publicKey: string; fingerprint: string }>();
+  readonly notes: string[] = [];
+  private reservedV4 = 0;
+  private reservedV6 = 0;
+  private sshKeyCount = 0;
+  /** The internet namespace's source address for everything it sends. */
+  deployer?: string;
+  private upstreamLock: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly prefix: string,
+    readonly cacheDir: string,
+    readonly image: Image,
+    readonly faults: Faults,
+    readonly log: (msg: string) => void,
+  ) {
+    this.runDir = join(cacheDir, "runs", prefix);
+    this.sw = `${prefix}-sw`;
+    this.edge = `${prefix}-edge`;
+    this.inet = `${prefix}-inet`;
+    this.env = { NTP_LAB_RUN: prefix };
+  }
+
+  /** Switch (wan bridge), edge router and "internet" namespace. */
+  async up(): Promise<void> {
+    this.td.addPath(this.runDir);
+    mkdirSync(this.runDir, { recursive: true });
+    await addNamespace(this.td, this.sw);
+    await ip("-n", this.sw, "link", "add", "wan", "type", "bridge");
+    await ip("-n", this.sw, "link", "set", "wan", "up");
+    await addNamespace(this.td, this.edge);
+    await attachToBridge(this.sw, "wan", this.edge, "edge", [
+      `${ADDR.wanEdge}/24`,
+      `${ADDR.wanEdge6}/64`,
+    ]);
+    await nsMustRun(this.edge, [
+      "sysctl",
+      "-q",
+      "-w",
+      "net.ipv4.ip_forward=1",
+      "net.ipv6.conf.all.forwarding=1",
+    ]);
+    await addNamespace(this.td, this.inet);
+    await attachToBridge(this.sw, "wan", this.inet, "inet", [
+      `${ADDR.internet}/24`,
+      `${ADDR.internet6}/64`,
+    ]);
+    await ip("-n", this.inet, "route", "add", "default", "via", ADDR.wanEdge);
+    await ip("-n", this.inet, "-6", "route", "add", "default", "via", ADDR.wanEdge6);
+    writeNetnsHosts(this.td, this.inet, this.hostsLines());
+    await this.applyEdge();
+  }
+
+  hostsLines(): string {
+    return (
+      "127.0.0.1\tlocalhost\n" +
+      [...this.upstreams.values()].map((u) => `${u.address}\t${u.hostname}\n`).join("")
+    );
+  }
+
+  /** Starts (once each) the upstreams named by a droplet's ntp.conf. Serialised. */
+  ensureUpstreams(names: readonly string[]): Promise<void> {
+    const next = this.upstreamLock.then(async () => {
+      for (const hostname of names) {
+        if (this.upstreams.has(hostname)) continue;
+        if (/^[\d.]+$/.test(hostname) || hostname.includes(":")) {
+          throw new Error(
+            `upstream "${hostname}": IP-literal upstreams are not emulated by the lab`,
+          );
+        }
+        const k = this.upstreams.size + 1;
+        const down = k <= (this.faults.upstreamsDown ?? 0);
+        if (down) this.log(`FAULT INJECTION: upstream ${hostname} is kept down`);
+        const u = await startUpstream({
+          td: this.td,
+          ns: `${this.prefix}-u${k}`,
+          sw: this.sw,
+          index: k,
+          hostname,
+          dir: join(this.runDir, `u${k}`),
+          env: this.env,
+          down,
+        });
+        this.upstreams.set(hostname, u);
+        this.log(
+          `upstream ${hostname} → ${u.address} (${down ? "down" : "stratum 1, orphan mode"})`,
+        );
+      }
+      writeNetnsHosts(this.td, this.inet, this.hostsLines());
+    });
+    this.upstreamLock = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Reloads the edge's firewall and NAT tables from the current state. */
+  async applyEdge(): Promise<void> {
+    const ports: LabPort[] = [...this.droplets.values()].map((d) => ({
+      ifname: d.edgeIf,
+      dropletId: d.spec.id,
+      tags: d.spec.tags,
+    }));
+    await nsMustRun(this.edge, ["nft", "-f", "-"], {
+      input: renderEdgeFirewall(ports, this.firewalls) + renderEdgeNat(this.nat),
+    });
+    // Flows admitted before a firewall covered a droplet must not survive it (on DigitalOcean
+    // the firewall is outside the droplet from the moment it applies).
+    await nsRun(this.edge, ["conntrack", "-F"]);
+  }
+
+  droplet(id: unknown, field: string): Droplet {
+    const d = this.droplets.get(String(id));
+    if (!d) throw new Error(`${field}: no lab droplet with id ${String(id)}`);
+    return d;
+  }
+
+  // ---- resources -------------------------------------------------------------------------
+
+  async createDroplet(
+    name: string,
+    inputs: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    const n = this.droplets.size + 1;
+    const id = String(470000000 + n);
+    const userData = typeof inputs.userData === "string" ? inputs.userData : "";
+    const names = userData ? upstreamsFromUserData(userData) : [];
+    await this.ensureUpstreams(names);
+    const publicKeys: string[] = [];
+    for (const k of (inputs.sshKeys as string[] | undefined) ?? []) {
+      const key =
+        this.sshKeys.get(String(k)) ?? [...this.sshKeys.values()].find((v) => v.fingerprint === k);
+      if (key) publicKeys.push(key.publicKey.trim());
+      else
+        this.notes.push(
+          `${name}: sshKeys entry ${k} not emulated (a key that exists only in the DigitalOcean account)`,
+        );
+    }
+    const d = new Droplet(
+      {
+        n,
+        id,
+        name: String(inputs.name ?? name),
+        userData,
+        ipv6: inputs.ipv6 === true,
+        tags: ((inputs.tags as string[] | undefined) ?? []).map(String),
+        publicKeys,
+        hosts: [...this.upstreams.values()].map((u) => `${u.address}\t${u.hostname}\n`).join(""),
+      },
+      this.prefix,
+      this.runDir,
+    );
+    this.droplets.set(id, d);
+    await d.createNetwork(this.td, this.edge);
+    await this.applyEdge();
+    d.prepareRoot(GUEST_DIR);
+    d.boot(this.td, this.image, GUEST_DIR, this.env);
+    this.log(
+      `droplet ${d.spec.name} (id ${id}): booting, primary ${d.primary}, anchor ${d.anchor}${d.primary6 ? `, ${d.primary6}` : ""}`,
+    );
+    return {
+      ...inputs,
+      name: d.spec.name,
+      status: "active",
+      ipv4Address: d.primary,
+      ipv4AddressPrivate: d.anchor,
+      ipv6Address: d.primary6 ?? undefined,
+      dropletUrn: `do:droplet:${id}`,
+      urn: `do:droplet:${id}`,
+      __id: id,
+    };
+  }
+
+  createReservedIp(inputs: Record<string, unknown>): Record<string, unknown> {
+    this.reservedV4 += 1;
+    const address = ADDR.reservedIpv4(this.reservedV4);
+    return {
+      ...inputs,
+      ipAddress: address,
+      reservedIpUrn: `do:reservedip:${address}`,
+      __id: address,
+    };
+  }
+
+  async assignReservedIp(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const d = this.droplet(inputs.dropletId, "ReservedIpAssignment.dropletId");
+    const reserved = String(inputs.ipAddress);
+    this.nat.push({ reserved, anchor: d.anchor });
+    await this.applyEdge();
+    this.log(
+      `reserved IP ${reserved} → anchor ${d.anchor} of ${d.spec.name} (1:1 NAT on the edge)`,
+    );
+    return { ...inputs, __id: `${reserved}-${d.spec.id}` };
+  }
+
+  createReservedIpv6(inputs: Record<string, unknown>): Record<string, unknown> {
+    this.reservedV6 += 1;
+    const address = ADDR.reservedIpv6(this.reservedV6);
+    return { ...inputs, ip: address, __id: address };
+  }
+
+  async assignReservedIpv6(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const d = this.droplet(inputs.dropletId, "ReservedIpv6Assignment.dropletId");
+    if (!d.primary6) throw new Error(`ReservedIpv6Assignment: droplet ${d.spec.name} has ipv6 off`);
+    const address = String(inputs.ip);
+    // Routed to the droplet, not configured in it: the guest must add it (as on DigitalOcean).
+    await ip(
+      "-n",
+      this.edge,
+      "-6",
+      "route",
+      "add",
+      `${address}/128`,
+      "via",
+      d.primary6,
+      "dev",
+      d.edgeIf,
+    );
+    this.log(`reserved IPv6 ${address} routed to ${d.spec.name}`);
+    return { ...inputs, __id: `${address}-${d.spec.id}` };
+  }
+
+  async createFirewall(
+    name: string,
+    inputs: Record<string, unknown>,
+  ): Promise<Record<string, unknown>> {
+    let outbound = (inputs.outboundRules as LabFirewall["outboundRules"] | undefined) ?? [];
+    if (this.faults.dropOutboundNtp) {
+      const before = outbound.length;
+      outbound = outbound.filter((r) => !(r.protocol === "udp" && opensPort(r.portRange, 123)));
+      this.log(
+        `FAULT INJECTION: removed ${before - outbound.length} outbound UDP 123 rule(s) from ${name}`,
+      );
+    }
+    const fw: LabFirewall = {
+      name: String(inputs.name ?? name),
+      inboundRules: (inputs.inboundRules as LabFirewall["inboundRules"] | undefined) ?? [],
+      outboundRules: outbound,
+      tags: ((inputs.tags as string[] | undefined) ?? []).map(String),
+      dropletIds: (inputs.dropletIds as number[] | undefined) ?? [],
+    };
+    this.firewalls.push(fw);
+    await this.placeDeployer(fw);
+    await this.applyEdge();
+    this.log(
+      `firewall ${fw.name}: ${fw.inboundRules.length} inbound, ${fw.outboundRules.length} outbound rules (nftables table ${EDGE_FIREWALL_TABLE} on the edge)`,
+    );
+    return { ...inputs, status: "succeeded", __id: `fw-${this.firewalls.length}` };
+  }
+
+  /** tls PrivateKey: a real key (ED25519 only; the program uses nothing else). */
+  createPrivateKey(inputs: Record<string, unknown>): Record<string, unknown> {
+    if (String(inputs.algorithm).toUpperCase() !== "ED25519") {
+      throw new Error(
+        `PrivateKey.algorithm: the lab generates ED25519 keys only; got ${String(inputs.algorithm)}`,
+      );
+    }
+    const key = generateEd25519();
+    return { ...inputs, ...key, __id: key.publicKeyFingerprintSha256 };
+  }
+
+  /**
+   * The internet namespace is also "the machine running pulumi up". A firewall opens SSH only
+   * to sshSourceCidrs, so the deployer gets an address inside the first IPv4 source of the
+   * rule opening TCP 22, as the user's own address would be, and uses it as its source.
+   */
+  private async placeDeployer(fw: LabFirewall): Promise<void> {
+    const rule = fw.inboundRules.find((r) => r.protocol === "tcp" && opensPort(r.portRange, 22));
+    const v4 = (rule?.sourceAddresses ?? []).find((a) => !a.includes(":"));
+    if (!v4 || this.deployer) return;
+    const [net, bits] = ipaddr.parseCIDR(v4.includes("/") ? v4 : `${v4}/32`);
+    if (ipaddr.parse(ADDR.internet).match(net, bits)) {
+      this.deployer = ADDR.internet;
+      return;
+    }
+    const bytes = net.toByteArray();
+    if (bits < 32) bytes[3] = (bytes[3] ?? 0) + 1;
+    const address = bytes.join(".");
+    this.deployer = address;
+    await ip("-n", this.inet, "addr", "add", `${address}/32`, "dev", "eth0");
+    await ip("-n", this.inet, "route", "replace", "default", "via", ADDR.wanEdge, "src", address);
+    await ip("-n", this.edge, "route", "add", `${address}/32`, "via", ADDR.internet);
+    this.log(
+      `deployer (internet namespace) uses ${address}, inside the firewall's SSH sources ${v4}`,
+    );
+  }
+
+  createSshKey(inputs: Record<string, unknown>): Record<string, unknown> {
+    this.sshKeyCount += 1;
+    const id = String(41000000 + this.sshKeyCount);
+    const publicKey = String(inputs.publicKey);
+    const fingerprint = md5Fingerprint(publicKey);
+    this.sshKeys.set(id, { publicKey, fingerprint });
+    return { ...inputs, fingerprint, __id: id };
+  }
+
+  // ---- commands --------------------------------------------------------------------------
+
+  /** The droplet behind an address the outside sees (reserved IPv4/IPv6 or primary). */
+  dropletByAddress(host: string): Droplet | undefined {
+    const nat = this.nat.find((m) => m.reserved === host);
+    for (const d of this.droplets.values()) {
+      if (nat && d.anchor === nat.anchor) return d;
+      if (d.primary === host || d.primary6 === host) return d;
+    }
+    return undefined;
+  }
+
+  /**
+   * command:remote:Command: ssh from the internet namespace with the resource's key, the
+   * droplet's real host key pinned. Dial failures are retried like the provider's
+   * `dialErrorLimit` (default 10); the command's own failure fails the resource.
+   */
+  async runRemote(name: string, inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const conn = (inputs.connection ?? {}) as Record<string, unknown>;
+    const host = String(conn.host);
+    const user = String(conn.user ?? "root");
+    const port = String(conn.port ?? 22);
+    const create = String(inputs.create ?? "");
+    const d = this.dropletByAddress(host);
+    if (!d) throw new Error(`${name}: connection.host ${host} is no lab droplet's address`);
+    if (typeof conn.privateKey !== "string")
+      throw new Error(`${name}: connection.privateKey is required in the lab`);
+    const keyDir = join(this.runDir, "ssh");
+    mkdirSync(keyDir, { recursive: true, mode: 0o700 });
+    const keyFile = join(keyDir, `${name}.key`);
+    writeFileSync(
+      keyFile,
+      conn.privateKey.endsWith("\n") ? conn.privateKey : `${conn.privateKey}\n`,
+      { mode: 0o600 },
+    );
+    const knownHosts = join(keyDir, `${name}.known_hosts`);
+    const limit = Number(conn.dialErrorLimit ?? 10);
+    const perDial = Number(conn.perDialTimeout ?? 15);
+    const env = (inputs.environment ?? {}) as Record<string, string>;
+    let last: RunResult | undefined;
+    for (let attempt = 1; attempt <= limit; attempt++) {
+      const hostKey = d.readGuestFile(this.image.root, "etc/ssh/ssh_host_ed25519_key.pub");
+      if (hostKey) {
+        writeFileSync(knownHosts, `${host} ${hostKey.trim().split(/\s+/).slice(0, 2).join(" ")}\n`);
+        last = await nsRun(
+          this.inet,
+          [
+            "ssh",
+            "-F",
+            "/dev/null",
+            "-i",
+            keyFile,
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            `UserKnownHostsFile=${knownHosts}`,
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "HostKeyAlgorithms=ssh-ed25519",
+            "-o",
+            `ConnectTimeout=${perDial}`,
+            ...Object.entries(env).flatMap(([k, v]) => ["-o", `SetEnv=${k}=${v}`]),
+            "-p",
+            port,
+            `${user}@${host}`,
+            create,
+          ],
+          { input: typeof inputs.stdin === "string" ? inputs.stdin : undefined, env: this.env },
+        );
+        if (last.code !== 255) break;
+      }
+      if (attempt < limit) await sleep(3000);
+    }
+    if (!last)
+      throw new Error(
+        `${name}: ${host} never offered an SSH host key (sshd not started in the droplet)`,
+      );
+    if (last.code !== 0) {
+      throw new Error(
+        `${name}: remote command on ${host} failed (exit ${last.code})\n${tail(last.stderr)}\n${tail(last.stdout)}`,
+      );
+    }
+    return {
+      ...inputs,
+      stdout: chomp(last.stdout),
+      stderr: chomp(last.stderr),
+      __id: `${name}-${Date.now()}`,
+    };
+  }
+
+  /** command:local:Command: run `create` from the internet namespace. */
+  async runLocal(name: string, inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const interpreter = (inputs.interpreter as string[] | undefined) ?? ["/bin/sh", "-c"];
+    const r = await nsRun(this.inet, [...interpreter, String(inputs.create ?? "")], {
+      input: typeof inputs.stdin === "string" ? inputs.stdin : undefined,
+      env: { ...this.env, ...((inputs.environment ?? {}) as Record<string, string>) },
+      cwd: typeof inputs.dir === "string" ? inputs.dir : undefined,
+    });
+    if (r.code !== 0) {
+      throw new Error(
+        `${name}: local command failed (exit ${r.code})\n${tail(r.stderr)}\n${tail(r.stdout)}`,
+      );
+    }
+    return {
+      ...inputs,
+      stdout: chomp(r.stdout),
+      stderr: chomp(r.stderr),
+      __id: `${name}-${Date.now()}`,
+    };
+  }
+
+  // ---- checks ----------------------------------------------------------------------------
+
+  /** One ntpdig query from the internet namespace (a client of the pool). */
+  async queryFromOutside(
+    address: string,
+  ): Promise<{ stratum: number; offset: number; leap: string } | undefined> {
+    const r = await nsRun(this.inet, ["ntpdig", "-j", "-t", "1", address], { timeoutMs: 5000 });
+    const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+    if (!line) return undefined;
+    try {
+      const j = JSON.parse(line) as { stratum: number; offset: number; leap: string };
+      return j;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** ntpq's peer table inside the droplet (ntpq's output, never its exit code). */
+  async peersInside(d: Droplet): Promise<string> {
+    try {
+      const r = await run(d.enterArgv(["ntpq", "-n", "-c", "peers"]), { timeoutMs: 15000 });
+      return r.stdout + r.stderr;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+}
+
+/** Whether a DigitalOcean port range ("123", "1-65535", "all", missing) includes `port`. */
+export function opensPort(range: string | undefined, port: number): boolean {
+  const v = (range ?? "").trim();
+  if (v === "" || v === "all" || v === "0") return true;
+  const [lo, hi] = v.split("-").map(Number);
+  return lo !== undefined && port >= lo && port <= (hi ?? lo);
+}
+
+const chomp = (s: string): string => s.replace(/\n$/, "");
+const tail = (s: string): string => s.trim().split("\n").slice(-12).join("\n");
