@@ -98,8 +98,8 @@ start=$(now)
 deadline=$((start + timeout_s))
 remaining() { r=$((deadline - $(now))); [ "$r" -gt 0 ] || r=0; echo "$r"; }
 
-for tool in ntpq awk sed tr timeout; do
-  command -v "$tool" >/dev/null 2>&1 || fail "$tool not installed (package ntpsec provides ntpq; coreutils/mawk the rest)"
+for tool in awk sed tr timeout; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool not installed (coreutils/mawk provide them)"
 done
 
 # --- 1. cloud-init --------------------------------------------------------------------
@@ -129,6 +129,8 @@ if command -v cloud-init >/dev/null 2>&1; then
 else
   warn "cloud-init not installed: its status was not checked"
 fi
+# Only now: ntpsec itself is installed by cloud-init, so SSH can log in before it exists.
+command -v ntpq >/dev/null 2>&1 || fail "ntpq not installed (package ntpsec provides it)"
 
 # --- 2. ntpd synchronised -------------------------------------------------------------
 rv_get() { printf '%s\n' "$rv" | tr ',' '\n' | sed -n "s/^[ ]*$1=//p" | head -n 1 | tr -d '"'; }
