@@ -11,6 +11,7 @@ import {
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { stringify } from "yaml";
+import { run, sleep } from "./exec";
 import type { Image } from "./image";
 import { GUEST_REPO_DIR } from "./image";
 import { ADDR, addNamespace, ip, nodad } from "./net";
@@ -210,6 +211,38 @@ export class Droplet {
       this.bootLog.push(`stderr: ${line}`);
     });
     child.on("exit", (code, signal) => finish(false, `droplet init exited (${code ?? signal})`));
+  }
+
+  /** Seconds from creation until ntpd inside reported leap 00 and a stratum below 16. */
+  syncSeconds: number | null = null;
+  private watching = false;
+
+  /**
+   * Watches ntpd's own view once a second from inside the droplet (ntpq on 127.0.0.1 is exempt
+   * from `restrict ... limited`, so this costs the member's rate limits nothing).
+   */
+  watchSync(limitMs: number): void {
+    if (this.watching) return;
+    this.watching = true;
+    const until = Date.now() + limitMs;
+    const tick = async (): Promise<void> => {
+      while (this.watching && this.syncSeconds === null && Date.now() < until) {
+        if (this.initPid() !== undefined) {
+          const r = await run(this.enterArgv(["ntpq", "-c", "rv 0 leap,stratum"]), {
+            timeoutMs: 5000,
+          }).catch(() => undefined);
+          const leap = /leap=(\d\d)/.exec(r?.stdout ?? "")?.[1];
+          const stratum = Number(/stratum=(\d+)/.exec(r?.stdout ?? "")?.[1] ?? 16);
+          if (leap === "00" && stratum < 16) this.syncSeconds = (Date.now() - this.t0) / 1000;
+        }
+        await sleep(1000);
+      }
+    };
+    void tick();
+  }
+
+  stopWatching(): void {
+    this.watching = false;
   }
 
   /** PID (on the host) of the droplet's init, to enter its namespaces. */

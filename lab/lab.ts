@@ -200,6 +200,7 @@ export class Lab {
     await this.applyEdge();
     d.prepareRoot(GUEST_DIR);
     d.boot(this.td, this.image, GUEST_DIR, this.env);
+    d.watchSync(30 * 60 * 1000);
     this.log(
       `droplet ${d.spec.name} (id ${id}): booting, primary ${d.primary}, anchor ${d.anchor}${d.primary6 ? `, ${d.primary6}` : ""}`,
     );

@@ -24,7 +24,7 @@ export interface MemberReport {
   readonly dropletId: string;
   /** Seconds from droplet creation until its boot (all cloud-init stages) finished. */
   bootSeconds: number | null;
-  /** Seconds from droplet creation until a client outside saw it synchronised. */
+  /** Seconds from droplet creation until ntpd inside first reported sync (leap 00, stratum < 16). */
   syncSeconds: number | null;
   stratum: number | null;
   /** Offset in seconds measured by ntpdig from the internet namespace. */
@@ -221,6 +221,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
   } finally {
     report.seconds = (Date.now() - t0) / 1000;
     await opts.beforeTeardown?.(lab);
+    for (const d of lab.droplets.values()) d.stopWatching();
     for (const d of lab.droplets.values()) {
       const dir = d.saveLogs(join(lab.cacheDir, "reports", lab.prefix, d.spec.name));
       if (!report.ok) log(`logs of ${d.spec.name}: ${dir}`);
@@ -319,7 +320,7 @@ async function checkMember(
       q.leap !== "alarm" &&
       q.leap !== "unsynchronized"
     ) {
-      rep.syncSeconds ??= (Date.now() - d.t0) / 1000;
+      rep.syncSeconds = d.syncSeconds ?? (Date.now() - d.t0) / 1000;
       rep.stratum = q.stratum;
       rep.offset = q.offset;
       break;

@@ -1,0 +1,108 @@
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { missingPackages, notRunnable } from "../../lab/prereqs";
+import type { LabReport } from "../../lab/run";
+
+export const ROOT = resolve(__dirname, "..", "..");
+
+/** Throws (never skips) when the lab cannot run here, saying what to do. */
+export function assertLabPrerequisites(): void {
+  const why = notRunnable();
+  if (why) throw new Error(`lab tests: ${why.replace("npm run lab", "npm test")}`);
+  const missing = missingPackages();
+  if (missing.length > 0) {
+    throw new Error(
+      `lab tests: missing Debian packages; run: apt-get install ${missing.join(" ")} (or once: sudo npm run lab)`,
+    );
+  }
+}
+
+export interface CliRun {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  out: string;
+  prefix: string;
+  report?: LabReport;
+}
+
+/** Runs `npm run lab -- <args>` as its own process (one program per process, like `pulumi up`). */
+export function runLabCli(
+  args: string[],
+  opts: { onLine?: (line: string, child: ReturnType<typeof spawn>) => void } = {},
+): Promise<CliRun> {
+  const dir = mkdtempSync(join(tmpdir(), "ntp-lab-test-"));
+  const reportPath = join(dir, "report.json");
+  const child = spawn(
+    process.execPath,
+    [
+      join(ROOT, "node_modules/tsx/dist/cli.mjs"),
+      join(ROOT, "lab/cli.ts"),
+      "--report",
+      reportPath,
+      ...args,
+    ],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let out = "";
+  let prefix = "";
+  let buf = "";
+  const onData = (b: Buffer) => {
+    out += b.toString();
+    buf += b.toString();
+    let i = buf.indexOf("\n");
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      prefix ||= /run (ntpl-[0-9a-f]{6})/.exec(line)?.[1] ?? "";
+      opts.onLine?.(line, child);
+      i = buf.indexOf("\n");
+    }
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  return new Promise((res) => {
+    child.on("close", (code, signal) => {
+      let report: LabReport | undefined;
+      try {
+        report = JSON.parse(readFileSync(reportPath, "utf8")) as LabReport;
+      } catch {
+        report = undefined;
+      }
+      res({ code, signal, out, prefix, report });
+    });
+  });
+}
+
+/** A copy of the project files with a stack file of our own (e.g. a shorter verify bound). */
+export function stackWith(extraYaml: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "ntp-lab-stack-"));
+  copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
+  const file = join(dir, "Pulumi.labtest.yaml");
+  writeFileSync(
+    file,
+    readFileSync(join(ROOT, "Pulumi.dev.yaml"), "utf8").replace(
+      /^config:\n/m,
+      `config:\n${extraYaml}`,
+    ),
+  );
+  return file;
+}
+
+/** The kernel's clock discipline state (adjtimex(2) with modes 0: read only). */
+export function hostTimex(): { status: number; freq: number; offset: number } {
+  const py = [
+    "import ctypes, json",
+    "class T(ctypes.Structure):",
+    "    _fields_ = [('modes', ctypes.c_uint), ('offset', ctypes.c_long), ('freq', ctypes.c_long),",
+    "                ('maxerror', ctypes.c_long), ('esterror', ctypes.c_long), ('status', ctypes.c_int),",
+    "                ('pad', ctypes.c_byte * 256)]",
+    "t = T()",
+    "ctypes.CDLL('libc.so.6', use_errno=True).adjtimex(ctypes.byref(t))",
+    "print(json.dumps({'status': t.status, 'freq': t.freq, 'offset': t.offset}))",
+  ].join("\n");
+  const r = spawnSync("/usr/bin/python3", ["-c", py], { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`adjtimex via python3 failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { status: number; freq: number; offset: number };
+}

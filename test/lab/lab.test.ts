@@ -1,0 +1,94 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { leftovers } from "../../lab/teardown";
+import { assertLabPrerequisites, type CliRun, hostTimex, runLabCli, stackWith } from "./helpers";
+
+// The lab tier: `npm run lab` end to end, as root. Each run is its own process (one Pulumi
+// program per process). These tests fail, never skip, when root or packages are missing.
+
+function expectClean(run: CliRun): void {
+  expect(run.prefix, `no run prefix in output:\n${run.out.slice(0, 2000)}`).toMatch(/^ntpl-/);
+  expect(leftovers(run.prefix)).toEqual({
+    namespaces: [],
+    etcNetns: [],
+    processes: [],
+    mounts: [],
+  });
+}
+
+describe("lab", () => {
+  beforeAll(() => {
+    assertLabPrerequisites();
+  });
+
+  it("brings the dev stack up, verifies it, leaves the host clock and the host clean", async () => {
+    const before = hostTimex();
+    const run = await runLabCli([]);
+    const after = hostTimex();
+    expect(run.code, run.out.slice(-4000)).toBe(0);
+    const m = run.report?.members ?? [];
+    expect(m).toHaveLength(1);
+    expect(m[0]?.verification.present).toBe(true);
+    expect(m[0]?.verification.ok).toBe(true);
+    expect(m[0]?.stratum).toBeGreaterThanOrEqual(2);
+    expect(m[0]?.stratum).toBeLessThanOrEqual(5);
+    // Real cloud-init ran the user-data's write_files, packages and runcmd without failure.
+    const modules = m[0]?.cloudInit.modules ?? [];
+    for (const mod of ["write-files", "package-update-upgrade-install", "scripts-user"]) {
+      expect(modules.find((x) => x.module === mod)?.result, mod).toBe("SUCCESS");
+    }
+    expect(run.out).toMatch(/PASS/);
+    expect(after).toEqual(before);
+    expectClean(run);
+  });
+
+  it("brings three members up in parallel", async () => {
+    const run = await runLabCli(["--members", "3"]);
+    expect(run.code, run.out.slice(-4000)).toBe(0);
+    const m = run.report?.members ?? [];
+    expect(m.map((x) => x.verification.ok)).toEqual([true, true, true]);
+    expect(new Set(m.map((x) => x.reservedIpv4)).size).toBe(3);
+    // In parallel: the three droplets were all created before any verification finished.
+    const created = run.out
+      .split("\n")
+      .filter((l) => /digitalocean:Droplet .* ready/.test(l)).length;
+    const firstVerify = run.out.indexOf("verify-on-droplet ready");
+    const lastDroplet = run.out.lastIndexOf("digitalocean:Droplet");
+    expect(created).toBe(3);
+    expect(lastDroplet).toBeLessThan(firstVerify);
+    expectClean(run);
+  });
+
+  it("fails within its bound, saying the upstreams are unreachable, when the firewall lacks outbound UDP 123", async () => {
+    const stack = stackWith("  ntp-pool:verifyTimeoutSeconds: 60\n");
+    const run = await runLabCli(["--stack-file", stack, "--fault-drop-outbound-ntp"]);
+    expect(run.code).toBe(1);
+    expect(run.out).toMatch(/FAULT INJECTION: removed 1 outbound UDP 123 rule/);
+    expect(run.out).toMatch(/0 of 4 upstreams reachable/);
+    expectClean(run);
+  });
+
+  it("still verifies with one upstream down", async () => {
+    const run = await runLabCli(["--fault-upstreams-down", "1"]);
+    expect(run.code, run.out.slice(-4000)).toBe(0);
+    expect(run.out).toMatch(/FAULT INJECTION: upstream \S+ is kept down/);
+    expect(run.report?.members[0]?.verification.ok).toBe(true);
+    expectClean(run);
+  });
+
+  it("leaves nothing behind when stopped with SIGTERM mid-run", async () => {
+    let sent = false;
+    const run = await runLabCli([], {
+      onLine: (line, child) => {
+        if (!sent && /droplet \S+ \(id \d+\): booting/.test(line)) {
+          sent = true;
+          // Mid-boot: namespaces, mounts and daemons all exist at this point.
+          setTimeout(() => child.kill("SIGTERM"), 3000);
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(run.code).toBe(143);
+    expect(run.out).toMatch(/SIGTERM: tearing down/);
+    expectClean(run);
+  });
+});

@@ -1,0 +1,152 @@
+import { describe, expect, it } from "vitest";
+import { parseModuleResults, renderMetaData } from "../../lab/droplet";
+import {
+  covers,
+  parsePortRange,
+  renderEdgeFirewall,
+  renderEdgeNat,
+  splitAddresses,
+  translateRule,
+} from "../../lab/firewall";
+import { opensPort } from "../../lab/lab";
+import { resizeMembers } from "../../lab/stack";
+import { upstreamsFromUserData } from "../../lab/upstreams";
+
+describe("lab firewall translation", () => {
+  it.each([
+    ["123", 123],
+    ["8000-9000", "8000-9000"],
+    ["all", null],
+    ["1-65535", null],
+    [undefined, null],
+  ])("portRange %s → %s", (v, want) => {
+    expect(parsePortRange("f", v)).toEqual(want);
+  });
+
+  it.each(["0-5", "70000", "9-3", "abc"])("rejects portRange %s naming the field", (v) => {
+    expect(() => parsePortRange("inboundRules[0].portRange", v)).toThrow(
+      /inboundRules\[0\]\.portRange.*"/,
+    );
+  });
+
+  it("splits and normalises addresses by family", () => {
+    expect(splitAddresses("f", ["0.0.0.0/0", "::/0", "192.0.2.7", "2001:db8::1"])).toEqual({
+      v4: ["0.0.0.0/0", "192.0.2.7/32"],
+      v6: ["::/0", "2001:db8::1/128"],
+    });
+    expect(() => splitAddresses("inboundRules[1].sourceAddresses", ["nope"])).toThrow(
+      /inboundRules\[1\]\.sourceAddresses: "nope"/,
+    );
+  });
+
+  it("translates tcp/udp/icmp rules per family", () => {
+    expect(
+      translateRule("inbound", 0, {
+        protocol: "udp",
+        portRange: "123",
+        sourceAddresses: ["0.0.0.0/0", "::/0"],
+      }),
+    ).toEqual([
+      'ip saddr 0.0.0.0/0 udp dport 123 counter accept comment "inboundRules[0] udp 123"',
+      'ip6 saddr ::/0 udp dport 123 counter accept comment "inboundRules[0] udp 123"',
+    ]);
+    expect(
+      translateRule("outbound", 2, {
+        protocol: "tcp",
+        portRange: "all",
+        destinationAddresses: ["192.0.2.0/24", "198.51.100.0/24"],
+      }),
+    ).toEqual([
+      'ip daddr { 192.0.2.0/24, 198.51.100.0/24 } meta l4proto tcp counter accept comment "outboundRules[2] tcp all"',
+    ]);
+    expect(
+      translateRule("outbound", 5, { protocol: "icmp", destinationAddresses: ["::/0"] }),
+    ).toEqual([
+      'ip6 daddr ::/0 meta l4proto ipv6-icmp counter accept comment "outboundRules[5] icmp"',
+    ]);
+  });
+
+  it("refuses what it cannot emulate instead of ignoring it", () => {
+    expect(() =>
+      translateRule("inbound", 3, { protocol: "tcp", portRange: "22", sourceTags: ["web"] }),
+    ).toThrow(/inboundRules\[3\]\.sourceTags: not emulated/);
+    expect(() =>
+      translateRule("inbound", 0, { protocol: "gre", sourceAddresses: ["0.0.0.0/0"] }),
+    ).toThrow(/inboundRules\[0\]\.protocol: must be tcp, udp or icmp; got "gre"/);
+  });
+
+  const fw = {
+    name: "fw",
+    tags: ["ntppool-a"],
+    dropletIds: [],
+    inboundRules: [{ protocol: "udp", portRange: "123", sourceAddresses: ["0.0.0.0/0"] }],
+    outboundRules: [{ protocol: "udp", portRange: "123", destinationAddresses: ["0.0.0.0/0"] }],
+  };
+
+  it("covers droplets by tag or id, default-deny both ways only for covered droplets", () => {
+    const a = { ifname: "d1", dropletId: "1", tags: ["ntppool-a"] };
+    const b = { ifname: "d2", dropletId: "2", tags: ["other"] };
+    expect(covers(fw, a)).toBe(true);
+    expect(covers(fw, b)).toBe(false);
+    expect(covers({ ...fw, tags: [], dropletIds: [2] }, b)).toBe(true);
+    const text = renderEdgeFirewall([a, b], [fw]);
+    expect(text).toContain('oifname "d1" jump d1_in');
+    expect(text).toContain('iifname "d1" jump d1_out');
+    expect(text).not.toContain('"d2"');
+    expect(text).toMatch(/chain d1_in \{\n.*udp dport 123.*\n.*counter drop/);
+    expect(text).toMatch(/chain d1_out \{\n.*daddr 0\.0\.0\.0\/0 udp dport 123.*\n.*counter drop/);
+    expect(text.indexOf("ct state established,related accept")).toBeLessThan(
+      text.indexOf("jump d1_in"),
+    );
+  });
+
+  it("1:1 NAT: DNAT in, SNAT only from the anchor", () => {
+    const t = renderEdgeNat([{ reserved: "198.18.64.11", anchor: "10.10.1.2" }]);
+    expect(t).toContain("ip daddr 198.18.64.11 dnat to 10.10.1.2");
+    expect(t).toContain("ip saddr 10.10.1.2 snat to 198.18.64.11");
+  });
+
+  it.each([
+    [undefined, 123, true],
+    ["123", 123, true],
+    ["1-1000", 123, true],
+    ["124-200", 123, false],
+    ["53", 123, false],
+  ])("opensPort(%s, %s) = %s", (range, port, want) => {
+    expect(opensPort(range, port)).toBe(want);
+  });
+});
+
+describe("lab helpers", () => {
+  it("reads upstream names from the user-data's ntp.conf", () => {
+    const ud =
+      "#cloud-config\nwrite_files:\n  - path: /etc/ntpsec/ntp.conf\n    content: |\n      server a.example iburst\n      pool b.example\n      server a.example\n  - path: /etc/other\n    content: server c.example\n";
+    expect(upstreamsFromUserData(ud)).toEqual(["a.example", "b.example"]);
+  });
+
+  it("resizes the member list: first N, then copies of the first", () => {
+    const list = [
+      { name: "a", region: "ams3" },
+      { name: "b", region: "fra1" },
+    ];
+    expect(resizeMembers("m", list, 1)).toEqual([{ name: "a", region: "ams3" }]);
+    expect(resizeMembers("m", list, 3)).toEqual([...list, { name: "a-3", region: "ams3" }]);
+    expect(() => resizeMembers("ntp-pool:members", [], 2)).toThrow(/ntp-pool:members/);
+  });
+
+  it("parses cloud-init's per-module results", () => {
+    const log =
+      "2026 - handlers.py[DEBUG]: finish: init-network/config-write-files: SUCCESS: config-write-files ran successfully\n" +
+      "2026 - handlers.py[DEBUG]: finish: modules-final/config-scripts-user: FAIL: running config-scripts-user with frequency once-per-instance\n";
+    expect(parseModuleResults(log).map((m) => [m.stage, m.module, m.result])).toEqual([
+      ["init-network", "write-files", "SUCCESS"],
+      ["modules-final", "scripts-user", "FAIL"],
+    ]);
+  });
+
+  it("renders NoCloud meta-data with the droplet's keys", () => {
+    expect(renderMetaData({ id: "7", name: "m1", publicKeys: ["ssh-ed25519 AAAA"] })).toBe(
+      "instance-id: lab-7\nlocal-hostname: m1\npublic-keys:\n  - ssh-ed25519 AAAA\n",
+    );
+  });
+});
