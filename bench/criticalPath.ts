@@ -1,0 +1,117 @@
+/**
+ * Part 4, on paper: the boot-to-verified sequence of a member on a real droplet. No Pulumi
+ * CLI and no DigitalOcean account are available here, so every step carries its source:
+ * "measured here" (this bench, the lab, LAB-NOTES.md on this machine) or "estimate" (with
+ * the reasoning). Pure data + the one measured figure the bench plugs in.
+ */
+
+export interface PathStep {
+  readonly step: string;
+  /** Seconds, low–high. */
+  readonly low: number;
+  readonly high: number;
+  readonly source: string;
+  /** What the user-data / program does about this step. */
+  readonly keptShort: string;
+}
+
+/**
+ * The sequence, in order; everything is serial on the critical path except where noted.
+ * `firstSync` is the bench's measured median (seconds) of NTPsec with our ntp.conf.
+ */
+export function criticalPath(firstSync: number | null): PathStep[] {
+  const sync = firstSync ?? 9;
+  return [
+    {
+      step: "API: droplet create → status active (Pulumi waits for it)",
+      low: 30,
+      high: 60,
+      source: "estimate: typical for DigitalOcean droplets (not measured: no account here)",
+      keptShort:
+        "Tag, SSH key, reserved IPs and firewall are created in parallel with it (no dependency on the droplet).",
+    },
+    {
+      step: "reserved IP assignment + firewall attach (by tag)",
+      low: 2,
+      high: 10,
+      source: "estimate: one API action each; runs while the guest boots, so off the critical path",
+      keptShort:
+        "Firewall attaches by tag (no per-droplet dependency); assignment only waits for the droplet id.",
+    },
+    {
+      step: "kernel + systemd until cloud-init's local stage",
+      low: 3,
+      high: 10,
+      source: "estimate: stock Debian 12 cloud image",
+      keptShort: "Stock image, no custom kernel or reboot in user-data.",
+    },
+    {
+      step: "cloud-init init-local, init (metadata, write_files, SSH keys), modules:config",
+      low: 2,
+      high: 6,
+      source:
+        "measured here: all four stages without package work 4.5 s (LAB-NOTES, debootstrap root + NoCloud)",
+      keptShort:
+        "write_files puts ntp.conf, /etc/default/ntpsec and the unit drop-ins in place BEFORE any package is installed, so ntpd's first start already uses the final config (no restart cycle).",
+    },
+    {
+      step: "package_update: apt-get update (Debian mirror via DigitalOcean)",
+      low: 5,
+      high: 20,
+      source:
+        "estimate; on this machine apt-get update + install of 46 packages took 30.6 s (LAB-NOTES §1)",
+      keptShort:
+        "Needed for a current tzdata (leap file). No package_upgrade: a full upgrade would add minutes; unattended-upgrades does it later.",
+    },
+    {
+      step: "packages: tzdata, unattended-upgrades, nftables",
+      low: 5,
+      high: 20,
+      source: "estimate: three small packages, some already in the image",
+      keptShort:
+        "Only three packages; ntpsec itself is installed by the script after timesyncd is gone (no apt conflict failure + retry).",
+    },
+    {
+      step: "runcmd ntppool-install: purge systemd-timesyncd, apt-get install ntpsec ntpsec-ntpdate, enable + restart units",
+      low: 8,
+      high: 25,
+      source:
+        "estimate: ~5 packages incl. python3-ntp; apt runs non-interactively with --force-confold (no conffile prompt)",
+      keptShort: "One apt transaction; keeps the written config (confold); restarts ntpd once.",
+    },
+    {
+      step: "ntpd start → synchronised (leap 00, stratum 2, system peer), 4 upstreams with iburst",
+      low: Math.floor(sync),
+      high: Math.ceil(sync + 3),
+      source: `measured here: median ${sync.toFixed(1)} s (part 1a); on the internet RTTs add milliseconds, iburst's 2 s spacing dominates`,
+      keptShort:
+        "iburst on every server; 4 upstreams so minsane 3 is met at once; no driftfile needed for the first sync (LAB-NOTES §5).",
+    },
+    {
+      step: "on-droplet check (SSH): cloud-init status --wait, then ntpq every 2 s until synchronised",
+      low: 1,
+      high: 4,
+      source:
+        "design: polls every 2 s (cloud-init/scripts/ntppool-verify.sh), so it ends ≤ 2 s after the sync plus SSH set-up",
+      keptShort:
+        "Starts as soon as the IP assignment and firewall exist; SSH dial retries cover the boot, so no fixed sleep.",
+    },
+    {
+      step: "outside check: 3 samples 2 s apart per address (IPv4, IPv6) + mode 6 probe",
+      low: 5,
+      high: 10,
+      source:
+        "design: the pool monitor's pattern, 3 samples 2 s apart, 3 s timeout (verify/outsideCheck.ts)",
+      keptShort: "IPv4 and IPv6 checked in one command; no retry unless a sample fails.",
+    },
+  ];
+}
+
+/** Sum of the serial steps (the reserved-IP/firewall step overlaps the boot). */
+export function pathTotal(steps: readonly PathStep[]): { low: number; high: number } {
+  const serial = steps.filter((s) => !s.source.includes("off the critical path"));
+  return {
+    low: serial.reduce((a, s) => a + s.low, 0),
+    high: serial.reduce((a, s) => a + s.high, 0),
+  };
+}

@@ -1,0 +1,130 @@
+/** Shapes of bench-results.json (pure types, shared by the measuring and rendering code). */
+
+import type { Summary } from "./stats";
+import type { Capacity, StepResult, Verdict } from "./steps";
+
+export interface MachineInfo {
+  readonly nproc: number;
+  readonly cpu: string;
+  readonly kernel: string;
+  readonly date: string;
+  readonly ntpsec: string;
+  readonly chrony: string | null;
+  readonly node: string;
+  /** /proc/loadavg (1, 5, 15 min) when the bench started and ended: other work on the host skews figures. */
+  readonly loadStart: string;
+  readonly loadEnd: string | null;
+}
+
+export type SyncVariant = "ntpsec" | "chrony" | "ntpsec-default-tos";
+
+export interface SyncRun {
+  readonly variant: SyncVariant;
+  readonly seconds: number;
+  /** Average time per state poll (the resolution of `seconds`). */
+  readonly pollSeconds: number;
+}
+
+export interface SyncResults {
+  readonly runs: readonly SyncRun[];
+  readonly summary: Readonly<Partial<Record<SyncVariant, Summary>>>;
+}
+
+export interface LabRun {
+  readonly ok: boolean;
+  /** Process start of `npm run lab` → exit (includes teardown). */
+  readonly wallSeconds: number;
+  /** The lab's own figure: run start → every member verified (report.seconds). */
+  readonly labSeconds: number | null;
+  /** Droplet created → synchronised answer seen from outside (lab polls every 2 s). */
+  readonly syncSeconds: number | null;
+  /** Droplet created → all cloud-init stages done. */
+  readonly bootSeconds: number | null;
+  readonly error?: string;
+  readonly report?: string;
+}
+
+export interface LabResults {
+  readonly available: boolean;
+  /** Why there is no figure, when not available. */
+  readonly reason?: string;
+  readonly runs: readonly LabRun[];
+  readonly labSeconds?: Summary;
+  readonly syncSeconds?: Summary;
+}
+
+export interface StepRecord extends StepResult {
+  readonly loss: number;
+  readonly verdict: Verdict;
+  readonly sendSeconds: number;
+  /** Requests the member's kernel dropped because the daemon's socket buffer was full. */
+  readonly memberRcvbufErrors: number;
+  /** Replies the generator's own socket dropped (must be 0 for the step to be valid). */
+  readonly loaderRcvbufErrors: number;
+  /** The daemon's own rate-limit counter delta (ntpd "rate limited", chrony "dropped"). */
+  readonly rateLimited: number | null;
+}
+
+export interface CapacityRun {
+  readonly steps: readonly StepRecord[];
+  readonly capacity: Capacity;
+}
+
+export interface CapacityConfig {
+  readonly name: string;
+  readonly kind: "ntpsec" | "chrony";
+  /** Receive buffer requested (bytes); null = the kernel default (rmem_default). */
+  readonly rcvbuf: number | null;
+  /** The buffer the daemon's UDP socket actually had (ss -m `rb`). */
+  readonly observedRcvbuf: number | null;
+  readonly runs: readonly CapacityRun[];
+}
+
+export interface GeneratorCheck {
+  /** Unpaced, against a target that drops every request in its raw prerouting hook. */
+  readonly unpacedRate: number;
+  /** Paced at the ladder's top rate against the same target. */
+  readonly pacedTarget: number;
+  readonly pacedAchieved: number;
+  readonly seconds: number;
+}
+
+export interface CapacityResults {
+  readonly sources: number;
+  readonly stepSeconds: number;
+  readonly pinned: boolean;
+  readonly generator: GeneratorCheck;
+  readonly configs: readonly CapacityConfig[];
+}
+
+export interface ProgramRow {
+  readonly members: number;
+  readonly resources: number;
+  /** In-program time (index.ts evaluated, outputs resolved), per run. */
+  readonly ms: readonly number[];
+  /** Whole process (tsx start-up included), per run. */
+  readonly wallMs: readonly number[];
+  readonly medianMs: number;
+  readonly medianWallMs: number;
+}
+
+export interface ProgramResults {
+  readonly rows: readonly ProgramRow[];
+  readonly growth: number | null;
+  readonly linear: number;
+}
+
+export interface BenchResults {
+  readonly machine: MachineInfo;
+  readonly options: {
+    readonly runs: number;
+    readonly quick: boolean;
+    readonly only: string | null;
+  };
+  readonly seconds: number;
+  readonly sync?: SyncResults;
+  readonly lab?: LabResults;
+  readonly capacity?: CapacityResults;
+  readonly program?: ProgramResults;
+  readonly errors: readonly string[];
+}
