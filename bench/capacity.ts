@@ -114,7 +114,7 @@ export interface CapacityOptions {
 /** Seconds the generator keeps reading after its last send (late replies still count). */
 const DRAIN_MS = 300;
 /** Pause between steps: the daemon's queue empties, per-client rate scores decay. */
-const PAUSE_MS = 1000;
+const PAUSE_MS = 500;
 
 export async function measureCapacity(
   bn: BenchNet,

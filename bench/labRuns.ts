@@ -19,7 +19,12 @@ export function readLabReport(text: string): Omit<LabRun, "wallSeconds" | "repor
     ok?: unknown;
     seconds?: unknown;
     error?: unknown;
-    members?: { syncSeconds?: unknown; bootSeconds?: unknown; verification?: { ok?: unknown } }[];
+    members?: {
+      syncSeconds?: unknown;
+      bootSeconds?: unknown;
+      verification?: { ok?: unknown };
+      cloudInit?: { stages?: { name?: unknown; seconds?: unknown }[] };
+    }[];
   };
   if (typeof r.ok !== "boolean" || typeof r.seconds !== "number" || !Array.isArray(r.members)) {
     throw new Error("lab report: expected { ok: boolean, seconds: number, members: [...] }");
@@ -29,6 +34,11 @@ export function readLabReport(text: string): Omit<LabRun, "wallSeconds" | "repor
     const v = (r.members ?? []).map((m) => num(m[k]));
     return v.length > 0 && v.every((x) => x !== null) ? Math.max(...(v as number[])) : null;
   };
+  const stages = (r.members[0]?.cloudInit?.stages ?? []).flatMap((st) =>
+    typeof st.name === "string" && typeof st.seconds === "number"
+      ? [{ name: st.name, seconds: st.seconds }]
+      : [],
+  );
   const verified =
     r.ok && r.members.length > 0 && r.members.every((m) => m.verification?.ok === true);
   return {
@@ -36,6 +46,7 @@ export function readLabReport(text: string): Omit<LabRun, "wallSeconds" | "repor
     labSeconds: verified ? r.seconds : null,
     syncSeconds: slowest("syncSeconds"),
     bootSeconds: slowest("bootSeconds"),
+    stages,
     ...(typeof r.error === "string" ? { error: r.error } : {}),
   };
 }
@@ -77,6 +88,7 @@ export async function measureLab(
         labSeconds: null,
         syncSeconds: null,
         bootSeconds: null,
+        stages: [],
         error: `exit ${code}, no report; last output: ${tail}`,
       };
     }

@@ -36,10 +36,12 @@ export interface LabRun {
   readonly wallSeconds: number;
   /** The lab's own figure: run start → every member verified (report.seconds). */
   readonly labSeconds: number | null;
-  /** Droplet created → synchronised answer seen from outside (lab polls every 2 s). */
+  /** Droplet created → ntpd inside first reported sync (the lab's own watch). */
   readonly syncSeconds: number | null;
   /** Droplet created → all cloud-init stages done. */
   readonly bootSeconds: number | null;
+  /** cloud-init stages (and unit starts) of the first member, as the lab timed them. */
+  readonly stages: readonly { readonly name: string; readonly seconds: number }[];
   readonly error?: string;
   readonly report?: string;
 }

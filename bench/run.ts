@@ -168,7 +168,9 @@ async function main(): Promise<number> {
     }
   }
 
-  const results: BenchResults = {
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
+  const results: BenchResults & { command: string } = {
+    command,
     machine: { ...machine, loadEnd: loadAverage() },
     options: { runs, quick, only: o.only ?? null },
     seconds: (Date.now() - t0) / 1000,
@@ -182,7 +184,6 @@ async function main(): Promise<number> {
   const jsonPath = path.join(out, "bench-results.json");
   writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
   const decisions = readFileSync(path.join(__dirname, "decisions.md"), "utf8");
-  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
   const mdPath = path.join(out, "BENCHMARKS.md");
   writeFileSync(mdPath, renderBenchmarksMd(results, decisions, command));
   console.log(`\n${summaryTable(results)}\n`);

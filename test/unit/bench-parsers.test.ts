@@ -204,7 +204,18 @@ describe("other parsers", () => {
       ok: true,
       seconds: 41.5,
       members: [
-        { syncSeconds: 18.2, bootSeconds: 9.1, verification: { ok: true } },
+        {
+          syncSeconds: 18.2,
+          bootSeconds: 9.1,
+          verification: { ok: true },
+          cloudInit: {
+            stages: [
+              { name: "init-local", rc: 0, seconds: 1 },
+              { name: "modules-final", rc: 0, seconds: 22 },
+              { name: 7 },
+            ],
+          },
+        },
         { syncSeconds: 20.4, bootSeconds: 8.7, verification: { ok: true } },
       ],
     };
@@ -213,6 +224,11 @@ describe("other parsers", () => {
       labSeconds: 41.5,
       syncSeconds: 20.4,
       bootSeconds: 9.1,
+      // The first member's stages; malformed entries dropped.
+      stages: [
+        { name: "init-local", seconds: 1 },
+        { name: "modules-final", seconds: 22 },
+      ],
     });
   });
 
@@ -228,6 +244,7 @@ describe("other parsers", () => {
       labSeconds: null,
       syncSeconds: null,
       bootSeconds: 9,
+      stages: [],
       error: "member x: not synchronised",
     });
     expect(() => readLabReport('{"members":[]}')).toThrow(/expected \{ ok: boolean/);

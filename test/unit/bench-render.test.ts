@@ -4,6 +4,7 @@ import {
   capacityCell,
   fmtRate,
   fmtSummary,
+  labStagesLine,
   markdownTable,
   renderBenchmarksMd,
   summaryTable,
@@ -74,6 +75,7 @@ const results: BenchResults = {
         labSeconds: null,
         syncSeconds: null,
         bootSeconds: null,
+        stages: [],
         error: "timeout",
       },
     ],
@@ -199,10 +201,34 @@ describe("summary table and BENCHMARKS.md", () => {
     // 4 configs × 2 runs × 2 steps each.
     expect(md.match(/^\| \d \| (10k|40k)\/s \|/gm)).toHaveLength(16);
     expect(md).toContain("## 4. Deployment critical path");
+    expect(md).toContain(
+      "No lab run verified a member in this bench run, so no measured boot is shown.",
+    );
   });
 });
 
 describe("critical path", () => {
+  it("shows the lab's measured stages from the first verified run only", () => {
+    const ok = {
+      ok: true,
+      wallSeconds: 76,
+      labSeconds: 69.1,
+      syncSeconds: 42.5,
+      bootSeconds: 34.9,
+      stages: [
+        { name: "init", seconds: 2 },
+        { name: "modules-final", seconds: 22 },
+      ],
+    };
+    const bad = { ...ok, ok: false, stages: [{ name: "init", seconds: 99 }] };
+    const line = labStagesLine({ available: true, runs: [bad, ok] });
+    expect(line).toContain(
+      "init 2 s, modules-final 22 s; droplet created → cloud-init done 34.9 s",
+    );
+    expect(line).toContain("→ ntpd synchronised 42.5 s; lab start → both checks passed 69.1 s.");
+    expect(line).not.toContain("99");
+  });
+
   it("plugs the measured first sync in and sums only the serial steps", () => {
     const steps = criticalPath(9.16);
     const sync = steps.find((s) => s.step.startsWith("ntpd start"));
