@@ -126,7 +126,14 @@ async function main(): Promise<number> {
             log(
               `--keep: lab ${l.prefix} stays up (namespaces ${l.prefix}-*); Ctrl-C tears it down`,
             );
-            return new Promise<void>(() => undefined);
+            // A line on stdin ends the wait like a normal run (teardown, table, report): lets a
+            // script (test/lab/attacks.test.ts) work on the live lab and still get the report.
+            return new Promise<void>((done) => {
+              process.stdin.once("data", () => {
+                process.stdin.pause();
+                done();
+              });
+            });
           }
         : undefined,
     });

@@ -18,6 +18,12 @@ export interface RunOptions {
   readonly cwd?: string;
 }
 
+/**
+ * PIDs of children started by run() that have not exited yet. Teardown kills them first, so
+ * no `ip netns add` or `nft` still in flight can create something after it has cleaned up.
+ */
+export const liveChildren = new Set<number>();
+
 /** Runs argv[0] with argv[1..] (no shell) and collects its output; never throws on exit code. */
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
@@ -27,6 +33,8 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       cwd: opts.cwd,
     };
     const child = spawn(argv[0] as string, argv.slice(1), spawnOpts);
+    const pid = child.pid;
+    if (pid !== undefined) liveChildren.add(pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on("data", (b: Buffer) => out.push(b));
@@ -40,6 +48,7 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       reject(new Error(`cannot run ${argv[0]}: ${e.message}`));
     });
     child.on("close", (code, signal) => {
+      if (pid !== undefined) liveChildren.delete(pid);
       if (timer) clearTimeout(timer);
       resolve({
         code: code ?? -1,

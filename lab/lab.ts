@@ -35,7 +35,7 @@ export function newPrefix(): string {
 
 /** The lab's emulated DigitalOcean region: namespaces, edge router, firewall, upstreams. */
 export class Lab {
-  readonly td = new Teardown();
+  readonly td: Teardown;
   readonly runDir: string;
   readonly sw: string;
   readonly edge: string;
@@ -50,6 +50,7 @@ export class Lab {
   private reservedV4 = 0;
   private reservedV6 = 0;
   private sshKeyCount = 0;
+  private dropletCount = 0;
   /** The internet namespace's source address for everything it sends. */
   deployer?: string;
   private upstreamLock: Promise<void> = Promise.resolve();
@@ -61,6 +62,7 @@ export class Lab {
     readonly faults: Faults,
     readonly log: (msg: string) => void,
   ) {
+    this.td = new Teardown(prefix);
     this.runDir = join(cacheDir, "runs", prefix);
     this.sw = `${prefix}-sw`;
     this.edge = `${prefix}-edge`;
@@ -166,7 +168,9 @@ export class Lab {
     name: string,
     inputs: Record<string, unknown>,
   ): Promise<Record<string, unknown>> {
-    const n = this.droplets.size + 1;
+    // Numbered before the first await: droplets are realised in parallel.
+    this.dropletCount += 1;
+    const n = this.dropletCount;
     const id = String(470000000 + n);
     const userData = typeof inputs.userData === "string" ? inputs.userData : "";
     const names = userData ? upstreamsFromUserData(userData) : [];

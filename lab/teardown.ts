@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { liveChildren } from "./exec";
 
 /**
  * Everything a lab run creates is registered here before (or right after) it is created, so
@@ -12,6 +13,9 @@ export class Teardown {
   private readonly paths: string[] = [];
   private done = false;
   readonly log: string[] = [];
+
+  /** `prefix`: every name this run creates starts with it; a final sweep looks for it. */
+  constructor(readonly prefix?: string) {}
 
   addPid(pid: number | undefined): void {
     if (pid !== undefined) this.pids.add(pid);
@@ -35,6 +39,11 @@ export class Teardown {
   run(): void {
     if (this.done) return;
     this.done = true;
+    // First stop every command still in flight (teardown may run from a signal handler in
+    // the middle of `ip netns add`), so nothing is created after the cleanup below.
+    const inFlight = [...liveChildren];
+    for (const pid of inFlight) killQuietly(pid);
+    waitGone(inFlight, 5000);
     const victims = new Set(this.pids);
     for (const ns of this.namespaces) for (const pid of netnsPids(ns)) victims.add(pid);
     for (const pid of victims) killQuietly(pid);
@@ -51,6 +60,21 @@ export class Teardown {
         this.log.push(`rm ${p}: ${(e as Error).message}`);
       }
     }
+    if (this.prefix) this.sweep(this.prefix);
+  }
+
+  /** Safety net: anything still named with the run's prefix, whether registered or not. */
+  private sweep(prefix: string): void {
+    const left = leftovers(prefix);
+    const pids = left.processes.map((l) => Number(l.split(":")[0]));
+    for (const ns of left.namespaces) pids.push(...netnsPids(ns));
+    for (const pid of pids) killQuietly(pid);
+    waitGone(pids, 5000);
+    for (const ns of left.namespaces) {
+      spawnSync("ip", ["netns", "del", ns]);
+      this.log.push(`swept namespace ${ns}`);
+    }
+    for (const e of left.etcNetns) rmSync(`/etc/netns/${e}`, { recursive: true, force: true });
   }
 }
 

@@ -59,7 +59,9 @@ describe("lab", () => {
   });
 
   it("fails within its bound, saying the upstreams are unreachable, when the firewall lacks outbound UDP 123", async () => {
-    const stack = stackWith("  ntp-pool:verifyTimeoutSeconds: 60\n");
+    // The bound covers the boot too (cloud-init first, then the sync wait): 120 s leaves room
+    // on a busy 2-core machine while keeping the test short.
+    const stack = stackWith("  ntp-pool:verifyTimeoutSeconds: 120\n");
     const run = await runLabCli(["--stack-file", stack, "--fault-drop-outbound-ntp"]);
     expect(run.code).toBe(1);
     expect(run.out).toMatch(/FAULT INJECTION: removed 1 outbound UDP 123 rule/);
