@@ -24,6 +24,11 @@ if [ -f /etc/systemd/system/ntppool-reserved-ipv6.service ]; then
   systemctl enable ntppool-reserved-ipv6.service
   systemctl restart ntppool-reserved-ipv6.service
 fi
+# systemd-sysctl applied /etc/sysctl.d before cloud-init wrote the UDP buffer setting, so
+# apply it before ntpd opens its sockets. It is read-only inside a network namespace or
+# container (the lab): there ntpd keeps the default buffer, which is not worth failing for.
+sysctl -q -p /etc/sysctl.d/60-ntppool-udp.conf ||
+  echo "ntppool-install: warning: could not apply /etc/sysctl.d/60-ntppool-udp.conf; default UDP buffers until the next boot" >&2
 systemctl enable ntpsec.service
 # The package's postinst may already have started ntpd before every file was final.
 systemctl restart ntpsec.service

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { renderNtpConf, renderNtpsecDefaults } from "../../cloud-init/ntpConf";
-import { INSTALL_SCRIPT, renderUserData, USER_DATA_LIMIT_BYTES } from "../../cloud-init/userData";
+import {
+  INSTALL_SCRIPT,
+  renderUserData,
+  UDP_BUFFER_SYSCTL_PATH,
+  USER_DATA_LIMIT_BYTES,
+} from "../../cloud-init/userData";
 
 const UPSTREAMS = ["ntp1.time.nl", "ptbtime1.ptb.de", "ptbtime2.ptb.de", "sth1.ntp.se"];
 
@@ -100,6 +105,16 @@ describe("renderUserData", () => {
     const notrack = written.get("/etc/ntppool/notrack.nft")?.content ?? "";
     expect(notrack).toMatch(/udp dport 123 notrack/);
     expect(notrack).toMatch(/udp sport 123 notrack/);
+  });
+
+  it("gives ntpd's sockets a 4 MiB receive buffer, applied before ntpd restarts (BENCHMARKS.md)", () => {
+    const written = files(renderUserData({ upstreams: UPSTREAMS }));
+    expect(written.get(UDP_BUFFER_SYSCTL_PATH)?.content).toMatch(
+      /^net\.core\.rmem_default = 4194304$/m,
+    );
+    const apply = INSTALL_SCRIPT.indexOf(`sysctl -q -p ${UDP_BUFFER_SYSCTL_PATH}`);
+    expect(apply).toBeGreaterThan(0);
+    expect(apply).toBeLessThan(INSTALL_SCRIPT.indexOf("systemctl restart ntpsec.service"));
   });
 
   it("configures the reserved IPv6 in the guest only when there is one", () => {
