@@ -1,3 +1,4 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -10,6 +11,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NTPSEC_RESTART_DROP_IN } from "../../cloud-init/userData";
 import { addressBlock, anyIpRoutes, runAttack } from "../../lab/attacks/harness";
@@ -23,9 +25,8 @@ import type {
 } from "../../lab/attacks/senders";
 import { run } from "../../lab/exec";
 import { defaultCacheDir } from "../../lab/image";
-import type { Lab } from "../../lab/lab";
 import { ADDR, nsRun } from "../../lab/net";
-import { type LabReport, runLab } from "../../lab/run";
+import type { LabReport } from "../../lab/run";
 import { leftovers } from "../../lab/teardown";
 import { requireRealTools } from "../real/prereqs";
 
@@ -63,7 +64,6 @@ interface Findings {
 }
 
 let report: LabReport | undefined;
-let runError: Error | undefined;
 const found: Findings = {};
 const logLines: string[] = [];
 let stackDir: string;
@@ -94,8 +94,19 @@ async function conntrackCount(ns: string): Promise<number> {
   return Number(r.stdout.trim());
 }
 
+/** The running lab as the CLI names it (lab/lab.ts, lab/droplet.ts naming). */
+interface LabView {
+  readonly prefix: string;
+  readonly inet: string;
+  readonly edge: string;
+  readonly dropletNs: string;
+  readonly runDir: string;
+  readonly upper: string;
+  readonly reserved: string;
+}
+
 /** ssh allowed only a password; reports which methods the server offered. */
-async function passwordAttempt(lab: Lab, target: string, dir: string): Promise<string> {
+async function passwordAttempt(lab: LabView, target: string, dir: string): Promise<string> {
   const askpass = join(dir, "askpass.sh");
   writeFileSync(askpass, `#!/bin/sh\ntouch ${dir}/asked\necho guess123\n`, { mode: 0o755 });
   const r = await nsRun(lab.inet, [
@@ -154,14 +165,11 @@ function filesContaining(files: readonly string[], needles: readonly string[]): 
   });
 }
 
-/** Everything the attacks need, run while the lab is up (runLab's beforeTeardown hook). */
-async function attack(lab: Lab): Promise<void> {
-  const nat = lab.nat[0];
-  const droplet = [...lab.droplets.values()][0];
-  if (!nat || !droplet) throw new Error("no member came up: nothing to attack");
-  const target = nat.reserved;
+/** Everything the attacks need, run while the lab is up (`npm run lab -- --keep`). */
+async function attack(lab: LabView): Promise<void> {
+  const target = lab.reserved;
   found.reserved = target;
-  found.inside = droplet.ns;
+  found.inside = lab.dropletNs;
 
   // Secrets first, while the run dir exists: the deploy key as the lab's ssh used it.
   const keyDir = join(lab.runDir, "ssh");
@@ -169,14 +177,9 @@ async function attack(lab: Lab): Promise<void> {
   if (!keyFile) throw new Error(`no deploy key in ${keyDir}`);
   const keyText = readFileSync(join(keyDir, keyFile), "utf8");
   found.privateKey = keyText;
-  const body = keyBody(keyText);
   const runFiles = filesUnder(lab.runDir, [keyDir]);
-  found.leakedInRun = filesContaining(runFiles, [TOKEN_MARKER, body]);
-  const publicKeys = [...lab.sshKeys.values()].map((k) => k.publicKey.trim().split(/\s+/)[1] ?? "");
-  found.publicKeyFiles = filesContaining(
-    runFiles,
-    publicKeys.filter((k) => k.length > 20),
-  );
+  found.leakedInRun = filesContaining(runFiles, [TOKEN_MARKER, ...keyLines(keyText)]);
+  found.publicKeyFiles = filesContaining(runFiles, [publicHalf(join(keyDir, keyFile))]);
 
   // Extra client addresses for the internet namespace, routed back by the edge.
   for (const argv of anyIpRoutes(lab.inet, SOURCES, [{ ns: lab.edge, via: ADDR.internet }])) {
@@ -217,7 +220,7 @@ async function attack(lab: Lab): Promise<void> {
     }),
   ]);
 
-  const before = await conntrackCount(droplet.ns);
+  const before = await conntrackCount(lab.dropletNs);
   found.many = await runAttack<ManyClientsResult>(lab.inet, {
     kind: "many",
     target,
@@ -225,7 +228,7 @@ async function attack(lab: Lab): Promise<void> {
     perSource: 2,
     windowMs: 20_000,
   });
-  found.conntrack = { before, after: await conntrackCount(droplet.ns) };
+  found.conntrack = { before, after: await conntrackCount(lab.dropletNs) };
 
   const ports = [...Array.from({ length: 1024 }, (_, i) => i + 1), 2222, 8080, 8443, 9100, 11211];
   // The deployer's address is inside sshSourceCidrs; 198.18.0.100 (the namespace's own
@@ -235,68 +238,134 @@ async function attack(lab: Lab): Promise<void> {
     runAttack<ScanResult>(lab.inet, { kind: "tcp-scan", target, ports, source: ADDR.internet }),
     runAttack<ScanResult>(lab.inet, { kind: "udp-scan", target, ports, source: ADDR.internet }),
   ]);
-  found.listening = (await nsRun(droplet.ns, ["ss", "-H", "-lntu"])).stdout;
+  found.listening = (await nsRun(lab.dropletNs, ["ss", "-H", "-lntu"])).stdout;
   found.sshOffered = await passwordAttempt(lab, target, mkdtempSync(join(stackDir, "ssh-")));
 
-  found.dropIn = droplet.readGuestFile(
-    lab.image.root,
-    "etc/systemd/system/ntpsec.service.d/10-ntppool-restart.conf",
-  );
+  const dropIn = join(lab.upper, "etc/systemd/system/ntpsec.service.d/10-ntppool-restart.conf");
+  found.dropIn = existsSync(dropIn) ? readFileSync(dropIn, "utf8") : undefined;
 }
 
-function keyBody(pem: string): string {
-  // The base64 body without armour: what a leak would contain even if re-wrapped.
+/** The base64 of the key's public half (`ssh-keygen -y`), as authorized_keys holds it. */
+function publicHalf(keyFile: string): string {
+  const line = execFileSync("ssh-keygen", ["-y", "-f", keyFile], { encoding: "utf8" });
+  return line.trim().split(/\s+/)[1] ?? "";
+}
+
+/**
+ * Lines of the private key's base64 body that are unique to it. The first line of every
+ * unencrypted OpenSSH ed25519 key is the same ("openssh-key-v1", cipher "none", ...), so it
+ * would match any host key; the later lines carry the key's own bytes.
+ */
+function keyLines(pem: string): string[] {
   return pem
     .split("\n")
     .filter((l) => l && !l.startsWith("-----"))
-    .join("")
-    .slice(0, 64);
+    .slice(1)
+    .filter((l) => l.length >= 40);
 }
+
+const TSX_CLI = join(ROOT, "node_modules", "tsx", "dist", "cli.mjs");
+
+/**
+ * Runs `npm run lab -- --keep` (the real CLI, in its own process: the program runs under the
+ * mock runtime there), attacks while it holds the lab up, then lets it finish: it tears down
+ * and writes its report.
+ */
+async function runKeptLab(stackFile: string, reportFile: string): Promise<void> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      TSX_CLI,
+      join(ROOT, "lab", "cli.ts"),
+      "--stack-file",
+      stackFile,
+      "--report",
+      reportFile,
+      "--keep",
+      "--fault-upstreams-down",
+      "1",
+    ],
+    { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] },
+  );
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  // Bound: a boot that never finishes must not hang the suite.
+  const deadline = setTimeout(() => child.kill("SIGINT"), 840_000);
+  let prefix: string | undefined;
+  let reserved: string | undefined;
+  let kept: (() => void) | undefined;
+  const up = new Promise<void>((r) => {
+    kept = r;
+  });
+  const onLine = (line: string) => {
+    logLines.push(line);
+    console.log(`[lab] ${line}`);
+    prefix ??= /run (ntpl-[0-9a-f]{6})/.exec(line)?.[1];
+    reserved ??= /reserved IP (\d+\.\d+\.\d+\.\d+) → anchor/.exec(line)?.[1];
+    if (/--keep: lab \S+ stays up/.test(line)) kept?.();
+  };
+  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", onLine);
+  createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", onLine);
+  const state = await Promise.race([
+    up.then(() => "up" as const),
+    exited.then(() => "exited" as const),
+  ]);
+  if (state === "up" && prefix && reserved) {
+    const runDir = join(defaultCacheDir(), "runs", prefix);
+    try {
+      await attack({
+        prefix,
+        inet: `${prefix}-inet`,
+        edge: `${prefix}-edge`,
+        dropletNs: `${prefix}-d1`,
+        runDir,
+        upper: join(runDir, "d1", "upper"),
+        reserved,
+      });
+    } catch (e) {
+      found.error = (e as Error).stack ?? String(e);
+    }
+  } else if (state === "up") {
+    found.error = `lab came up without a reserved IP or prefix in its log`;
+  }
+  // A line on stdin ends --keep: the CLI tears down and writes its report as after any run.
+  child.stdin?.end("done\n");
+  const code = await exited;
+  if (code !== 0) found.error ??= `lab CLI exited ${code}`;
+  clearTimeout(deadline);
+  labPrefix = prefix;
+  if (existsSync(reportFile)) report = JSON.parse(readFileSync(reportFile, "utf8")) as LabReport;
+}
+
+let labPrefix: string | undefined;
 
 beforeAll(async () => {
   requireRealTools(["ip", "nft", "conntrack", "ntpdig", "ssh", "setsid", "ss", "capsh"]);
   const stackFile = writeStack();
-  try {
-    report = await runLab({
-      stackFile,
-      cacheDir: defaultCacheDir(),
-      faults: { upstreamsDown: 1 },
-      log: (msg) => {
-        logLines.push(msg);
-        console.log(`[lab] ${msg}`);
-      },
-      beforeTeardown: async (lab) => {
-        try {
-          await attack(lab);
-        } catch (e) {
-          // Never let a failed attack skip the lab's teardown.
-          found.error = (e as Error).stack ?? String(e);
-        }
-      },
-    });
-  } catch (e) {
-    runError = e as Error;
-    report = (e as { report?: LabReport }).report;
-  }
+  await runKeptLab(stackFile, join(stackDir, "report.json"));
 }, 900_000);
 
 afterAll(() => {
   if (stackDir) rmSync(stackDir, { recursive: true, force: true });
-  if (report) {
-    const left = leftovers(report.prefix);
-    expect(left).toEqual({ namespaces: [], etcNetns: [], processes: [], mounts: [] });
+  if (labPrefix) {
+    expect(leftovers(labPrefix)).toEqual({
+      namespaces: [],
+      etcNetns: [],
+      processes: [],
+      mounts: [],
+    });
   }
 });
 
 describe("lab: attacks on the reserved IP, from the internet namespace", () => {
   it("fault: with one upstream of four down the member still synchronises and is verified", () => {
-    expect(runError?.message).toBeUndefined();
+    expect(report?.error).toBeUndefined();
     expect(report?.ok).toBe(true);
     const m = report?.members[0];
     console.log(
       `fault one upstream of four down: synchronised after ${m?.syncSeconds?.toFixed(1)} s, stratum ${m?.stratum}, verification ${m?.verification.ok ? "passed" : "FAILED"}: ${m?.verification.detail}`,
     );
     expect(m?.verification.ok).toBe(true);
+    expect(logLines.some((l) => /FAULT INJECTION: upstream \S+ is kept down/.test(l))).toBe(true);
     expect(found.error).toBeUndefined();
   });
 
@@ -379,20 +448,22 @@ describe("lab: attacks on the reserved IP, from the internet namespace", () => {
   it("secrets: neither the token nor the deploy private key appears in anything the run wrote", () => {
     const key = found.privateKey ?? "";
     expect(key).toContain("PRIVATE KEY");
-    const needles = [TOKEN_MARKER, keyBody(key)];
-    const reportsDir = join(defaultCacheDir(), "reports", report?.prefix ?? "none");
+    const needles = [TOKEN_MARKER, ...keyLines(key)];
+    expect(needles.length).toBeGreaterThan(1);
+    const reportsDir = join(defaultCacheDir(), "reports", labPrefix ?? "none");
     const written = [
       ...filesContaining(filesUnder(reportsDir), needles),
       ...(found.leakedInRun ?? []),
     ];
-    const inReport = needles.filter((n) => JSON.stringify(report ?? {}).includes(n));
     const inLog = needles.filter((n) => logLines.join("\n").includes(n));
+    const inReport = needles.filter((n) => JSON.stringify(report ?? "").includes(n));
+    expect(report?.prefix).toBe(labPrefix);
     console.log(
-      `lab secrets: searched ${filesUnder(reportsDir).length} saved log files, the run dir (droplet root, upstreams), the report and ${logLines.length} log lines: ${written.length + inReport.length + inLog.length} hits`,
+      `lab secrets: searched ${filesUnder(reportsDir).length} saved log files, the run dir (droplet root, upstreams), the report and ${logLines.length} lines of the lab's output: ${written.length + inLog.length + inReport.length} hits`,
     );
     expect(written).toEqual([]);
-    expect(inReport).toEqual([]);
     expect(inLog).toEqual([]);
+    expect(inReport).toEqual([]);
     // The search sees the droplet's files: the key's public half is there (authorized_keys).
     expect(found.publicKeyFiles ?? []).not.toEqual([]);
   });
