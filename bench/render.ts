@@ -11,7 +11,7 @@ import type {
 import { median, type Summary } from "./stats";
 import { LOSS_LIMIT } from "./steps";
 
-/** A GitHub Markdown table; `|` inside cells is escaped. */
+/** A GitHub Markdown table; `|` inside cells is escaped, line breaks become spaces. */
 export function markdownTable(
   head: readonly string[],
   rows: readonly (readonly string[])[],
@@ -20,7 +20,11 @@ export function markdownTable(
     if (r.length !== head.length)
       throw new Error(`table row ${i}: ${r.length} cells for ${head.length} columns`);
   }
-  const cell = (c: string) => c.replaceAll("|", "\\|");
+  const cell = (c: string) =>
+    c
+      .trim()
+      .replace(/\s*\n\s*/g, " ")
+      .replaceAll("|", "\\|");
   return [
     `| ${head.map(cell).join(" | ")} |`,
     `|${head.map(() => "---").join("|")}|`,

@@ -47,6 +47,10 @@ async function main(): Promise<number> {
     .option(
       "--cache-dir <dir>",
       "chrony and compiled tools (default .bench-cache or $NTP_BENCH_CACHE)",
+    )
+    .option(
+      "--render <json>",
+      "measure nothing: re-render BENCHMARKS.md from a bench-results.json (after editing bench/decisions.md)",
     );
   program.parse();
   const o = program.opts<{
@@ -55,7 +59,16 @@ async function main(): Promise<number> {
     only?: Part;
     out: string;
     cacheDir?: string;
+    render?: string;
   }>();
+  if (o.render !== undefined) {
+    const saved = JSON.parse(readFileSync(o.render, "utf8")) as BenchResults & { command?: string };
+    const md = path.join(path.resolve(o.out), "BENCHMARKS.md");
+    const decisions = readFileSync(path.join(__dirname, "decisions.md"), "utf8");
+    writeFileSync(md, renderBenchmarksMd(saved, decisions, saved.command ?? "npm run bench"));
+    console.log(`${summaryTable(saved)}\n\nreport: ${md}`);
+    return 0;
+  }
   const quick = o.quick === true;
   const runs = o.runs ?? (quick ? 2 : 5);
   const want = (p: Part) => o.only === undefined || o.only === p;

@@ -117,6 +117,9 @@ const results: BenchResults = {
 describe("formatting", () => {
   it("renders a table and escapes pipes", () => {
     expect(markdownTable(["a", "b"], [["1", "x|y"]])).toBe("| a | b |\n|---|---|\n| 1 | x\\|y |");
+    expect(markdownTable(["a"], [["exit 255\nssh: refused\n"]])).toBe(
+      "| a |\n|---|\n| exit 255 ssh: refused |",
+    );
     expect(() => markdownTable(["a", "b"], [["1"]])).toThrow(/row 0: 1 cells for 2 columns/);
   });
 
