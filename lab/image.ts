@@ -146,7 +146,13 @@ export async function ensureImage(
     ]);
     await layer(broot, hostShim);
     mkdirSync(dir, { recursive: true });
-    renameSync(broot, root);
+    try {
+      renameSync(broot, root);
+    } catch (e) {
+      // Another run built the same image meanwhile: use theirs once it is complete.
+      if (!existsSync(join(dir, "complete"))) throw e;
+      return { root, repo, built: false, hostShim };
+    }
     writeFileSync(join(dir, "complete"), `${new Date().toISOString()}\n`);
     return { root, repo, built: true, hostShim };
   } finally {
@@ -213,7 +219,11 @@ async function ensureRepo(
     }
     const scan = await mustRun(["dpkg-scanpackages", "--multiversion", "."], { cwd: tmp });
     writeFileSync(join(tmp, "Packages"), scan.stdout);
-    renameSync(tmp, repo);
+    try {
+      renameSync(tmp, repo);
+    } catch (e) {
+      if (!existsSync(join(repo, "Packages"))) throw e;
+    }
     return repo;
   } finally {
     rmSync(build, { recursive: true, force: true });

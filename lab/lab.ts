@@ -380,7 +380,9 @@ export class Lab {
       { mode: 0o600 },
     );
     const knownHosts = join(keyDir, `${name}.known_hosts`);
-    const limit = Number(conn.dialErrorLimit ?? 10);
+    // The provider's default is 10 dial errors; -1 means unlimited.
+    const dialLimit = Number(conn.dialErrorLimit ?? 10);
+    const limit = dialLimit < 0 ? Number.POSITIVE_INFINITY : dialLimit;
     const perDial = Number(conn.perDialTimeout ?? 15);
     const env = (inputs.environment ?? {}) as Record<string, string>;
     let last: RunResult | undefined;
@@ -418,7 +420,9 @@ export class Lab {
         );
         if (last.code !== 255) break;
       }
-      if (attempt < limit) await sleep(3000);
+      // A droplet that is still booting does not answer at all, so on DigitalOcean each such
+      // dial lasts perDialTimeout; waiting as long keeps the provider's overall patience.
+      if (attempt < limit) await sleep(hostKey ? 3000 : perDial * 1000);
     }
     if (!last)
       throw new Error(
