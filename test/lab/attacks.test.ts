@@ -264,8 +264,6 @@ function keyLines(pem: string): string[] {
     .filter((l) => l.length >= 40);
 }
 
-const TSX_CLI = join(ROOT, "node_modules", "tsx", "dist", "cli.mjs");
-
 /**
  * Runs `npm run lab -- --keep` (the real CLI, in its own process: the program runs under the
  * mock runtime there), attacks while it holds the lab up, then lets it finish: it tears down
@@ -275,7 +273,9 @@ async function runKeptLab(stackFile: string, reportFile: string): Promise<void> 
   const child: ChildProcess = spawn(
     process.execPath,
     [
-      TSX_CLI,
+      // As `npm run lab` starts it (package.json): node with tsx's loader, no wrapper process.
+      "--import",
+      "tsx",
       join(ROOT, "lab", "cli.ts"),
       "--stack-file",
       stackFile,
