@@ -422,7 +422,11 @@ export class Lab {
       }
       // A droplet that is still booting does not answer at all, so on DigitalOcean each such
       // dial lasts perDialTimeout; waiting as long keeps the provider's overall patience.
-      if (attempt < limit) await sleep(hostKey ? 3000 : perDial * 1000);
+      // A refused dial (sshd not listening yet) comes back at once: the provider backs off
+      // between such attempts, so the wait grows (3, 6, 12 s, then perDialTimeout) — on a
+      // loaded machine sshd can start well after cloud-init wrote the host key.
+      if (attempt < limit)
+        await sleep(hostKey ? Math.min(3000 * 2 ** (attempt - 1), perDial * 1000) : perDial * 1000);
     }
     if (!last)
       throw new Error(
