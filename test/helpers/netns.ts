@@ -16,43 +16,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { type RunResult, run } from "../../lab/exec";
 
-export interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export { type RunResult, run };
 
 export const ROOT = path.resolve(__dirname, "..", "..");
 export const TSX_CLI = path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs");
-
-/** Runs argv (no shell), feeding `input`; never throws on the exit code. */
-export function run(
-  argv: readonly string[],
-  opts: { input?: string; timeoutMs?: number } = {},
-): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0] as string, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on("data", (b: Buffer) => out.push(b));
-    child.stderr.on("data", (b: Buffer) => err.push(b));
-    const timer = opts.timeoutMs
-      ? setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs)
-      : undefined;
-    child.on("error", (e) => reject(new Error(`cannot run ${argv[0]}: ${e.message}`)));
-    child.on("close", (code) => {
-      if (timer) clearTimeout(timer);
-      resolve({
-        code: code ?? -1,
-        stdout: Buffer.concat(out).toString(),
-        stderr: Buffer.concat(err).toString(),
-      });
-    });
-    child.stdin.on("error", () => {});
-    child.stdin.end(opts.input ?? "");
-  });
-}
 
 function must(argv: readonly string[]): void {
   const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: "utf8" });

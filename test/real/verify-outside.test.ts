@@ -160,8 +160,10 @@ describe("Node NTP client against real ntpd", { concurrent: true }, () => {
       mode: 4,
       version: 4,
     });
-    expect(Math.abs(Number(s?.offsetMs))).toBeLessThan(5);
+    // Both ends share one clock, so the true offset is 0; NTP's measured offset can be off by
+    // at most half the round-trip delay, however busy the machine is (RFC 5905 §8).
     expect(Number(s?.delayMs)).toBeGreaterThanOrEqual(0);
+    expect(Math.abs(Number(s?.offsetMs))).toBeLessThanOrEqual(Number(s?.delayMs) / 2 + 0.5);
     const dig = parseNtpdig((await net.exec(cli, ["ntpdig", up[0]?.ipv4 ?? ""])).stdout);
     expect(dig).toMatchObject({ kind: "answer", stratum: 1 });
   });
