@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 
 /** Debian packages the real-tool and lab tiers use (README "Tests", .ci/run). */
 export const DEBIAN_PACKAGES =
-  "ntpsec ntpsec-ntpdate cloud-init openssh-server nftables iproute2 libcap2-bin shellcheck debootstrap librsvg2-bin";
+  "ntpsec ntpsec-ntpdate cloud-init openssh-server openssh-client nftables conntrack iproute2 libcap2-bin util-linux shellcheck debootstrap dpkg-dev gcc libc6-dev librsvg2-bin";
 
 /**
  * Throws — never skips — when a prerequisite of the real-tool tier is missing, so that a
