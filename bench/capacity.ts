@@ -80,14 +80,14 @@ export interface CapacityVariant {
 }
 
 /**
- * Each daemon as deployed (kernel default buffer), then with each larger buffer; NTPsec
+ * Each daemon with the kernel default buffer, then with each larger buffer; NTPsec
  * gets every size in `ntpsecBuffers`, chrony only the largest (the reference). Pure.
  */
 export function capacityVariants(ntpsecBuffers: readonly number[]): CapacityVariant[] {
   const mib = (b: number) => `${b / 1_048_576} MiB`;
   const top = ntpsecBuffers.length > 0 ? Math.max(...ntpsecBuffers) : null;
   return [
-    { name: "NTPsec, our config (as deployed)", kind: "ntpsec", rcvbuf: null },
+    { name: "NTPsec, our config, kernel default buffer", kind: "ntpsec", rcvbuf: null },
     ...ntpsecBuffers.map((b) => ({
       name: `NTPsec, our config, rcvbuf ${mib(b)}`,
       kind: "ntpsec" as const,

@@ -121,7 +121,7 @@ export function summaryTable(r: BenchResults): string {
       const ch =
         chr.find((x) => x.rcvbuf === (n?.rcvbuf ?? Number.NaN)) ?? (i === 0 ? chr[0] : undefined);
       rows.push([
-        `capacity, < ${LOSS_LIMIT * 100}% loss: ${n?.rcvbuf ? `socket buffer ${n.rcvbuf / 1_048_576} MiB` : "as deployed (default socket buffer)"}`,
+        `capacity, < ${LOSS_LIMIT * 100}% loss: ${n?.rcvbuf ? `socket buffer ${n.rcvbuf / 1_048_576} MiB` : "kernel default socket buffer (208 KiB)"}`,
         n ? capacityCell(n) : "—",
         ch ? capacityCell(ch) : "—",
         `${c.sources.toLocaleString("en-US")} sources, ${c.stepSeconds} s steps${c.pinned ? ", daemon on 1 core" : ""}`,

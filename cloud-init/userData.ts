@@ -116,13 +116,14 @@ export const UDP_BUFFER_SYSCTL_PATH = "/etc/sysctl.d/60-ntppool-udp.conf";
 /**
  * ntpd (NTPsec 1.2.2) never sets SO_RCVBUF, so its sockets get net.core.rmem_default
  * (208 KiB), a few milliseconds of requests at pool rates: any scheduling stall drops
- * requests while the CPU is mostly idle. Measured (BENCHMARKS.md, `npm run bench`): with the
- * default buffer the member's socket overflowed from ~20–30k queries/s on; with 4 MiB it
- * dropped nothing up to the highest rate measured. Memory is only used while packets wait.
+ * requests while the CPU is mostly idle. Measured (BENCHMARKS.md, `npm run bench`, one core):
+ * on a busy host the default buffer lost > 1% from ~30k queries/s while 1 MiB and 4 MiB held
+ * to the generator's limit; on a quiet host 1 MiB gave the highest loss-free rate (77k/s vs
+ * 69k/s default), and 4 MiB a lower one (50k/s: a deeper queue of colder packets). 1 MiB.
  */
 export const UDP_BUFFER_SYSCTL = [
   "# Written by ntp-pool: room for bursts of NTP requests in ntpd's sockets (BENCHMARKS.md).",
-  "net.core.rmem_default = 4194304",
+  "net.core.rmem_default = 1048576",
   "",
 ].join("\n");
 

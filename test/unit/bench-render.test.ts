@@ -86,7 +86,7 @@ const results: BenchResults = {
     pinned: true,
     generator: { unpacedRate: 162_000, pacedTarget: 160_000, pacedAchieved: 151_600, seconds: 3 },
     configs: [
-      cfg("NTPsec, our config (as deployed)", "ntpsec", null, [
+      cfg("NTPsec, our config, kernel default buffer", "ntpsec", null, [
         [40_000, "measured", 49_000],
         [30_000, "measured", 40_000],
       ]),
@@ -181,7 +181,7 @@ describe("summary table and BENCHMARKS.md", () => {
       "lab not available: lab run 1 did not verify its member: timeout | — | no figure |",
     );
     expect(t).toContain(
-      "| capacity, < 1% loss: as deployed (default socket buffer) | 35k/s (runs: 40k/s, 30k/s) | < 5k/s (lowest step failed) |",
+      "| capacity, < 1% loss: kernel default socket buffer (208 KiB) | 35k/s (runs: 40k/s, 30k/s) | < 5k/s (lowest step failed) |",
     );
     expect(t).toContain(
       "| capacity, < 1% loss: socket buffer 4 MiB | ≥ 70k/s (runs: 60k/s, 80k/s+) | 40k/s (runs: 40k/s, 40k/s) |",
