@@ -374,73 +374,51 @@ async function pool<T>(items: readonly T[], concurrency: number, fn: (t: T) => P
   );
 }
 
+export interface ScanOptions {
+  readonly target: string;
+  readonly ports: readonly number[];
+  readonly source?: string;
+  readonly timeoutMs?: number;
+  readonly concurrency?: number;
+}
+
+type ScanOutcome = "open" | "refused" | "silent";
+
 /** TCP connect scan of `ports`, optionally from `source`. */
-export async function tcpScan(opts: {
-  target: string;
-  ports: readonly number[];
-  source?: string;
-  timeoutMs?: number;
-  concurrency?: number;
-}): Promise<ScanResult> {
-  bound("ports", opts.ports.length, LIMITS.ports, 1);
-  const timeoutMs = bound("timeoutMs", opts.timeoutMs ?? 1000, LIMITS.waitMs, 1);
-  const open: number[] = [];
-  const refused: number[] = [];
-  let silent = 0;
-  const t0 = performance.now();
-  await pool(opts.ports, opts.concurrency ?? 256, async (port) => {
-    const outcome = await new Promise<"open" | "refused" | "silent">((resolve) => {
-      const sock = net.connect({
-        host: opts.target,
-        port,
-        ...(opts.source ? { localAddress: opts.source } : {}),
-      });
-      const done = (o: "open" | "refused" | "silent") => {
-        clearTimeout(timer);
-        sock.destroy();
-        resolve(o);
-      };
-      const timer = setTimeout(() => done("silent"), timeoutMs);
-      sock.once("connect", () => done("open"));
-      sock.once("error", (e: NodeJS.ErrnoException) =>
-        done(e.code === "ECONNREFUSED" ? "refused" : "silent"),
-      );
-    });
-    if (outcome === "open") open.push(port);
-    else if (outcome === "refused") refused.push(port);
-    else silent += 1;
-  });
-  return {
-    protocol: "tcp",
-    source: opts.source ?? null,
-    scanned: opts.ports.length,
-    open: open.sort((a, b) => a - b),
-    refused: refused.sort((a, b) => a - b),
-    silent,
-    seconds: (performance.now() - t0) / 1000,
-  };
+export function tcpScan(opts: ScanOptions): Promise<ScanResult> {
+  return scan(
+    "tcp",
+    opts,
+    256,
+    (port, timeoutMs) =>
+      new Promise<ScanOutcome>((resolve) => {
+        const sock = net.connect({
+          host: opts.target,
+          port,
+          ...(opts.source ? { localAddress: opts.source } : {}),
+        });
+        const done = (o: ScanOutcome) => {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve(o);
+        };
+        const timer = setTimeout(() => done("silent"), timeoutMs);
+        sock.once("connect", () => done("open"));
+        sock.once("error", (e: NodeJS.ErrnoException) =>
+          done(e.code === "ECONNREFUSED" ? "refused" : "silent"),
+        );
+      }),
+  );
 }
 
 /**
  * UDP scan: a 48-byte NTP client request to each port from a connected socket, so an ICMP
  * port-unreachable surfaces as ECONNREFUSED.
  */
-export async function udpScan(opts: {
-  target: string;
-  ports: readonly number[];
-  source?: string;
-  timeoutMs?: number;
-  concurrency?: number;
-}): Promise<ScanResult> {
-  bound("ports", opts.ports.length, LIMITS.ports, 1);
-  const timeoutMs = bound("timeoutMs", opts.timeoutMs ?? 1000, LIMITS.waitMs, 1);
-  const open: number[] = [];
-  const refused: number[] = [];
-  let silent = 0;
-  const t0 = performance.now();
-  await pool(opts.ports, opts.concurrency ?? 128, async (port) => {
+export function udpScan(opts: ScanOptions): Promise<ScanResult> {
+  return scan("udp", opts, 128, async (port, timeoutMs) => {
     const s = await udpSocket(opts.target, opts.source);
-    const outcome = await new Promise<"open" | "refused" | "silent">((resolve) => {
+    const outcome = await new Promise<ScanOutcome>((resolve) => {
       const timer = setTimeout(() => resolve("silent"), timeoutMs);
       const done = (o: "open" | "refused") => {
         clearTimeout(timer);
@@ -457,12 +435,31 @@ export async function udpScan(opts: {
       });
     });
     s.close();
+    return outcome;
+  });
+}
+
+/** Probes every port (bounded in count and per-probe time) and sorts the outcomes. */
+async function scan(
+  protocol: ScanResult["protocol"],
+  opts: ScanOptions,
+  defaultConcurrency: number,
+  probe: (port: number, timeoutMs: number) => Promise<ScanOutcome>,
+): Promise<ScanResult> {
+  bound("ports", opts.ports.length, LIMITS.ports, 1);
+  const timeoutMs = bound("timeoutMs", opts.timeoutMs ?? 1000, LIMITS.waitMs, 1);
+  const open: number[] = [];
+  const refused: number[] = [];
+  let silent = 0;
+  const t0 = performance.now();
+  await pool(opts.ports, opts.concurrency ?? defaultConcurrency, async (port) => {
+    const outcome = await probe(port, timeoutMs);
     if (outcome === "open") open.push(port);
     else if (outcome === "refused") refused.push(port);
     else silent += 1;
   });
   return {
-    protocol: "udp",
+    protocol,
     source: opts.source ?? null,
     scanned: opts.ports.length,
     open: open.sort((a, b) => a - b),
