@@ -6,41 +6,16 @@
 import { reflectionProbes } from "./packets";
 import { flood, manyClients, reflect, scheduledClient, tcpScan, udpScan } from "./senders";
 
+type Options<F extends (opts: never) => unknown> = Parameters<F>[0];
+
+// Each kind carries exactly its sender's options, so the two cannot drift apart; reflect's
+// probes are rebuilt inside the namespace from packets.ts instead of shipped as bytes.
 export type AttackSpec =
-  | { kind: "reflect"; target: string; port?: number; sources?: string[]; waitMs?: number }
-  | {
-      kind: "flood";
-      target: string;
-      port?: number;
-      source?: string;
-      count: number;
-      durationMs: number;
-      waitMs?: number;
-    }
-  | {
-      kind: "client";
-      target: string;
-      port?: number;
-      source?: string;
-      timesMs: number[];
-      timeoutMs?: number;
-    }
-  | {
-      kind: "many";
-      target: string;
-      port?: number;
-      sources: string[];
-      perSource: number;
-      windowMs: number;
-      timeoutMs?: number;
-    }
-  | {
-      kind: "tcp-scan" | "udp-scan";
-      target: string;
-      ports: number[];
-      source?: string;
-      timeoutMs?: number;
-    };
+  | ({ kind: "reflect" } & Omit<Options<typeof reflect>, "probes">)
+  | ({ kind: "flood" } & Options<typeof flood>)
+  | ({ kind: "client" } & Options<typeof scheduledClient>)
+  | ({ kind: "many" } & Options<typeof manyClients>)
+  | ({ kind: "tcp-scan" | "udp-scan" } & Options<typeof tcpScan>);
 
 export async function runAttackSpec(spec: AttackSpec): Promise<unknown> {
   switch (spec.kind) {
