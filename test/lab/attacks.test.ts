@@ -23,6 +23,7 @@ import type {
   ReflectionResult,
   ScanResult,
 } from "../../lab/attacks/senders";
+import { passwordOnlySshArgv } from "../../lab/attacks/ssh";
 import { run } from "../../lab/exec";
 import { defaultCacheDir } from "../../lab/image";
 import { ADDR, nsRun } from "../../lab/net";
@@ -109,31 +110,10 @@ interface LabView {
 async function passwordAttempt(lab: LabView, target: string, dir: string): Promise<string> {
   const askpass = join(dir, "askpass.sh");
   writeFileSync(askpass, `#!/bin/sh\ntouch ${dir}/asked\necho guess123\n`, { mode: 0o755 });
-  const r = await nsRun(lab.inet, [
-    "env",
-    `SSH_ASKPASS=${askpass}`,
-    "SSH_ASKPASS_REQUIRE=force",
-    "DISPLAY=:0",
-    "setsid",
-    "-w",
-    "ssh",
-    "-F",
-    "/dev/null",
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "PubkeyAuthentication=no",
-    "-o",
-    "PreferredAuthentications=password,keyboard-interactive",
-    "-o",
-    "NumberOfPasswordPrompts=1",
-    "-o",
-    "ConnectTimeout=10",
-    `root@${target}`,
-    "true",
-  ]);
+  const r = await nsRun(
+    lab.inet,
+    passwordOnlySshArgv({ askpass, host: target, connectTimeout: 10 }),
+  );
   const offered =
     /Permission denied \(([^)]*)\)/.exec(r.stderr)?.[1] ?? `no answer: ${r.stderr.trim()}`;
   return existsSync(join(dir, "asked")) ? `${offered} (password prompt shown)` : offered;

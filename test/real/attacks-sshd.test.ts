@@ -3,6 +3,7 @@ import { chmodSync, existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SSHD_DROP_IN } from "../../cloud-init/userData";
+import { passwordOnlySshArgv } from "../../lab/attacks/ssh";
 import { type Node, NtpNet, run } from "../helpers/netns";
 import { requireRealTools } from "./prereqs";
 
@@ -84,33 +85,10 @@ async function waitListening(port: number): Promise<void> {
 
 /** ssh that may only use a password; SSH_ASKPASS records whether it was ever asked for one. */
 function passwordOnly(port: number): Promise<{ code: number; stderr: string }> {
-  return net.exec(client, [
-    "env",
-    `SSH_ASKPASS=${askpass}`,
-    "SSH_ASKPASS_REQUIRE=force",
-    "DISPLAY=:0",
-    "setsid",
-    "-w",
-    "ssh",
-    "-F",
-    "/dev/null",
-    "-p",
-    String(port),
-    "-o",
-    "StrictHostKeyChecking=no",
-    "-o",
-    "UserKnownHostsFile=/dev/null",
-    "-o",
-    "PubkeyAuthentication=no",
-    "-o",
-    "PreferredAuthentications=password,keyboard-interactive",
-    "-o",
-    "NumberOfPasswordPrompts=1",
-    "-o",
-    "ConnectTimeout=5",
-    `root@${server.ipv4}`,
-    "true",
-  ]);
+  return net.exec(
+    client,
+    passwordOnlySshArgv({ askpass, host: server.ipv4, port, connectTimeout: 5 }),
+  );
 }
 
 beforeAll(async () => {
