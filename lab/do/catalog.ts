@@ -141,8 +141,12 @@ export function registerCatalog(router: Router): void {
   router.add("GET", "/v2/regions", "regions", (req) => paginate(req, "regions", REGIONS));
   router.add("GET", "/v2/sizes", "sizes", (req) => paginate(req, "sizes", SIZES));
   router.add("GET", "/v2/images", "images", (req) => {
+    // godo images.go: `type=distribution|application`, `private=true` (the lab has no private images).
     const type = req.query.get("type");
-    const list = IMAGES.filter((i) => type === null || type === "distribution" || i.type === type);
+    const list =
+      req.query.get("private") === "true"
+        ? []
+        : IMAGES.filter(() => type === null || type === "distribution");
     return paginate(req, "images", list);
   });
   router.add("GET", "/v2/images/:ref", "images", (req) => {

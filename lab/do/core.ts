@@ -354,3 +354,24 @@ export const created = (body: unknown): Response => ({ status: 201, body });
 export const accepted = (body: unknown): Response => ({ status: 202, body });
 export const ok = (body: unknown): Response => ({ status: 200, body });
 export const noContent: Response = { status: 204 };
+
+/** `GET {path}` (paginated list under `listKey`) and `GET {path}/:id` (one object under `itemKey`). */
+export function addReads<T>(
+  router: Router,
+  r: {
+    readonly path: string;
+    readonly resource: string;
+    readonly listKey: string;
+    readonly itemKey: string;
+    readonly all: () => Iterable<T>;
+    readonly find: (id: string | undefined) => T;
+    readonly render: (item: T) => unknown;
+  },
+): void {
+  router.add("GET", r.path, r.resource, (req) =>
+    paginate(req, r.listKey, [...r.all()].map(r.render)),
+  );
+  router.add("GET", `${r.path}/:id`, r.resource, (req) =>
+    ok({ [r.itemKey]: r.render(r.find(req.params.id)) }),
+  );
+}

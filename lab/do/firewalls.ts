@@ -3,6 +3,7 @@ import ipaddr from "ipaddr.js";
 import type { Cloud, FirewallRecord } from "./cloud";
 import {
   accepted,
+  addReads,
   bodyObject,
   intList,
   noContent,
@@ -217,16 +218,15 @@ export function registerFirewalls(router: Router, cloud: Cloud): void {
     cloud.refreshFirewalls();
     return accepted({ firewall: renderFirewall(cloud, fw) });
   });
-  router.add("GET", "/v2/firewalls", res, (req) =>
-    paginate(
-      req,
-      "firewalls",
-      [...cloud.firewalls.values()].map((f) => renderFirewall(cloud, f)),
-    ),
-  );
-  router.add("GET", "/v2/firewalls/:id", res, (req) =>
-    ok({ firewall: renderFirewall(cloud, findFirewall(cloud, req.params.id)) }),
-  );
+  addReads(router, {
+    path: "/v2/firewalls",
+    resource: res,
+    listKey: "firewalls",
+    itemKey: "firewall",
+    all: () => cloud.firewalls.values(),
+    find: (id) => findFirewall(cloud, id),
+    render: (f) => renderFirewall(cloud, f),
+  });
   // Replace semantics: the full request every time (TF resource_firewall.go Update).
   router.add("PUT", "/v2/firewalls/:id", res, (req) => {
     const fw = findFirewall(cloud, req.params.id);

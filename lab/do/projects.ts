@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Cloud, ProjectRecord } from "./cloud";
 import {
   ApiError,
+  addReads,
   bodyObject,
   created,
   noContent,
@@ -207,16 +208,15 @@ export function registerProjects(router: Router, cloud: Cloud): void {
     cloud.projects.set(p.id, p);
     return created({ project: renderProject(cloud, p) });
   });
-  router.add("GET", "/v2/projects", res, (req) =>
-    paginate(
-      req,
-      "projects",
-      [...cloud.projects.values()].map((p) => renderProject(cloud, p)),
-    ),
-  );
-  router.add("GET", "/v2/projects/:id", res, (req) =>
-    ok({ project: renderProject(cloud, findProject(cloud, req.params.id)) }),
-  );
+  addReads(router, {
+    path: "/v2/projects",
+    resource: res,
+    listKey: "projects",
+    itemKey: "project",
+    all: () => cloud.projects.values(),
+    find: (id) => findProject(cloud, id),
+    render: (p) => renderProject(cloud, p),
+  });
   for (const method of ["PATCH", "PUT"]) {
     router.add(method, "/v2/projects/:id", res, (req) => {
       const p = findProject(cloud, req.params.id);

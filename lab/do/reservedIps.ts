@@ -3,6 +3,7 @@ import { findRegion } from "./catalog";
 import type { Cloud, ReservedIpRecord } from "./cloud";
 import {
   accepted,
+  addReads,
   bodyObject,
   created,
   intParam,
@@ -249,43 +250,65 @@ async function createReservedIp(cloud: Cloud, req: Request) {
   return accepted({ reserved_ip: renderReservedIp(cloud, r), links });
 }
 
-export function registerReservedIps(router: Router, cloud: Cloud): void {
-  const res = "reserved_ips";
-  router.add("POST", "/v2/reserved_ips", res, (req) => createReservedIp(cloud, req));
-  router.add("GET", "/v2/reserved_ips", res, (req) =>
-    paginate(
-      req,
-      "reserved_ips",
-      [...cloud.reservedIps.values()].map((r) => renderReservedIp(cloud, r)),
-    ),
-  );
-  router.add("GET", "/v2/reserved_ips/:ip", res, (req) =>
-    ok({ reserved_ip: renderReservedIp(cloud, findReserved(V4, cloud, req.params.ip)) }),
-  );
-  router.add("DELETE", "/v2/reserved_ips/:ip", res, async (req) => {
-    await deleteReserved(V4, cloud, findReserved(V4, cloud, req.params.ip), (ip) =>
-      cloud.realiser.releaseReservedIpv4(ip),
-    );
+/** The routes both families share: list, get, delete, and the IP's actions (godo reserved_ips*.go). */
+export function registerReservedRoutes(
+  router: Router,
+  cloud: Cloud,
+  f: ReservedFlavour,
+  r: {
+    readonly path: string;
+    readonly listKey: string;
+    readonly itemKey: string;
+    readonly render: (cloud: Cloud, rec: ReservedIpRecord) => Record<string, unknown>;
+    readonly find: (cloud: Cloud, ip: string | undefined) => ReservedIpRecord;
+    readonly release: (ip: string) => Promise<void>;
+  },
+): void {
+  const res = f.resourceType === "reserved_ip" ? "reserved_ips" : f.resourceType;
+  addReads(router, {
+    path: r.path,
+    resource: res,
+    listKey: r.listKey,
+    itemKey: r.itemKey,
+    all: () => f.table(cloud).values(),
+    find: (ip) => r.find(cloud, ip),
+    render: (rec) => r.render(cloud, rec),
+  });
+  router.add("DELETE", `${r.path}/:ip`, res, async (req) => {
+    await deleteReserved(f, cloud, r.find(cloud, req.params.ip), r.release);
     return noContent;
   });
-  const acts = "reserved_ip_actions";
-  router.add("POST", "/v2/reserved_ips/:ip/actions", acts, (req) => {
-    const r = findReserved(V4, cloud, req.params.ip);
-    return created({ action: renderAction(reservedAction(V4, cloud, r, bodyObject(req))) });
+  const acts = `${f.resourceType}_actions`;
+  router.add("POST", `${r.path}/:ip/actions`, acts, (req) => {
+    const rec = r.find(cloud, req.params.ip);
+    return created({ action: renderAction(reservedAction(f, cloud, rec, bodyObject(req))) });
   });
-  router.add("GET", "/v2/reserved_ips/:ip/actions", acts, (req) => {
-    const r = findReserved(V4, cloud, req.params.ip);
-    const list = newestFirst(
+  const actionsOf = (ip: string) =>
+    newestFirst(
       [...cloud.actions.values()].filter(
-        (a) => a.resourceType === V4.resourceType && a.resourceKey === r.ip,
+        (a) => a.resourceType === f.resourceType && a.resourceKey === ip,
       ),
     );
-    return paginate(req, "actions", list.map(renderAction));
-  });
-  router.add("GET", "/v2/reserved_ips/:ip/actions/:aid", acts, (req) => {
-    const r = findReserved(V4, cloud, req.params.ip);
-    const a = cloud.actions.get(intParam(req.params.aid, "action id"));
-    if (!a || a.resourceType !== V4.resourceType || a.resourceKey !== r.ip) throw notFound();
+  router.add("GET", `${r.path}/:ip/actions`, acts, (req) =>
+    paginate(req, "actions", actionsOf(r.find(cloud, req.params.ip).ip).map(renderAction)),
+  );
+  router.add("GET", `${r.path}/:ip/actions/:aid`, acts, (req) => {
+    const rec = r.find(cloud, req.params.ip);
+    const id = intParam(req.params.aid, "action id");
+    const a = actionsOf(rec.ip).find((x) => x.id === id);
+    if (!a) throw notFound();
     return ok({ action: renderAction(a) });
+  });
+}
+
+export function registerReservedIps(router: Router, cloud: Cloud): void {
+  router.add("POST", "/v2/reserved_ips", "reserved_ips", (req) => createReservedIp(cloud, req));
+  registerReservedRoutes(router, cloud, V4, {
+    path: "/v2/reserved_ips",
+    listKey: "reserved_ips",
+    itemKey: "reserved_ip",
+    render: renderReservedIp,
+    find: (c, ip) => findReserved(V4, c, ip),
+    release: (ip) => cloud.realiser.releaseReservedIpv4(ip),
   });
 }

@@ -1,20 +1,9 @@
 import ipaddr from "ipaddr.js";
-import { newestFirst, renderAction } from "./actions";
 import { findRegion } from "./catalog";
 import type { Cloud, ReservedIpRecord } from "./cloud";
-import {
-  bodyObject,
-  created,
-  intParam,
-  noContent,
-  notFound,
-  ok,
-  paginate,
-  type Router,
-  unprocessable,
-} from "./core";
+import { bodyObject, created, notFound, type Router, unprocessable } from "./core";
 import { renderDroplet } from "./droplets";
-import { deleteReserved, type ReservedFlavour, reservedAction } from "./reservedIps";
+import { type ReservedFlavour, registerReservedRoutes } from "./reservedIps";
 
 /**
  * Reserved IPv6 addresses and their actions (godo reserved_ipv6.go, reserved_ipv6_actions.go;
@@ -77,40 +66,12 @@ export function registerReservedIpv6(router: Router, cloud: Cloud): void {
     // 201 (OAS reservedIPv6_create.yml:24), unlike IPv4's 202.
     return created({ reserved_ipv6: renderReservedIpv6(cloud, r) });
   });
-  router.add("GET", "/v2/reserved_ipv6", res, (req) =>
-    paginate(
-      req,
-      "reserved_ipv6s",
-      [...cloud.reservedIpv6.values()].map((r) => renderReservedIpv6(cloud, r)),
-    ),
-  );
-  router.add("GET", "/v2/reserved_ipv6/:ip", res, (req) =>
-    ok({ reserved_ipv6: renderReservedIpv6(cloud, find(cloud, req.params.ip)) }),
-  );
-  router.add("DELETE", "/v2/reserved_ipv6/:ip", res, async (req) => {
-    await deleteReserved(V6, cloud, find(cloud, req.params.ip), (ip) =>
-      cloud.realiser.releaseReservedIpv6(ip),
-    );
-    return noContent;
-  });
-  const acts = "reserved_ipv6_actions";
-  router.add("POST", "/v2/reserved_ipv6/:ip/actions", acts, (req) => {
-    const r = find(cloud, req.params.ip);
-    return created({ action: renderAction(reservedAction(V6, cloud, r, bodyObject(req))) });
-  });
-  router.add("GET", "/v2/reserved_ipv6/:ip/actions", acts, (req) => {
-    const r = find(cloud, req.params.ip);
-    const list = newestFirst(
-      [...cloud.actions.values()].filter(
-        (a) => a.resourceType === V6.resourceType && a.resourceKey === r.ip,
-      ),
-    );
-    return paginate(req, "actions", list.map(renderAction));
-  });
-  router.add("GET", "/v2/reserved_ipv6/:ip/actions/:aid", acts, (req) => {
-    const r = find(cloud, req.params.ip);
-    const a = cloud.actions.get(intParam(req.params.aid, "action id"));
-    if (!a || a.resourceType !== V6.resourceType || a.resourceKey !== r.ip) throw notFound();
-    return ok({ action: renderAction(a) });
+  registerReservedRoutes(router, cloud, V6, {
+    path: "/v2/reserved_ipv6",
+    listKey: "reserved_ipv6s",
+    itemKey: "reserved_ipv6",
+    render: renderReservedIpv6,
+    find,
+    release: (ip) => cloud.realiser.releaseReservedIpv6(ip),
   });
 }

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import type { Cloud, KeyRecord } from "./cloud";
 import {
+  addReads,
   bodyObject,
   created,
   noContent,
   notFound,
   ok,
-  paginate,
   type Router,
   stringField,
   unprocessable,
@@ -64,12 +64,15 @@ export function registerSshKeys(router: Router, cloud: Cloud): void {
     cloud.keys.set(k.id, k);
     return created({ ssh_key: renderKey(k) });
   });
-  router.add("GET", "/v2/account/keys", res, (req) =>
-    paginate(req, "ssh_keys", [...cloud.keys.values()].map(renderKey)),
-  );
-  router.add("GET", "/v2/account/keys/:ref", res, (req) =>
-    ok({ ssh_key: renderKey(findKey(cloud, req.params.ref)) }),
-  );
+  addReads(router, {
+    path: "/v2/account/keys",
+    resource: res,
+    listKey: "ssh_keys",
+    itemKey: "ssh_key",
+    all: () => cloud.keys.values(),
+    find: (ref) => findKey(cloud, ref),
+    render: renderKey,
+  });
   router.add("PUT", "/v2/account/keys/:ref", res, (req) => {
     const k = findKey(cloud, req.params.ref);
     k.name = stringField(bodyObject(req), "name");

@@ -1,11 +1,10 @@
 import type { Cloud, TagRecord } from "./cloud";
 import {
+  addReads,
   bodyObject,
   created,
   noContent,
   notFound,
-  ok,
-  paginate,
   type Request,
   type Router,
   stringField,
@@ -75,16 +74,15 @@ export function registerTags(router: Router, cloud: Cloud): void {
     // An existing tag is returned as is (TF tag/tags.go creates every added tag unconditionally).
     return created({ tag: renderTag(cloud, cloud.ensureTag(name)) });
   });
-  router.add("GET", "/v2/tags", res, (req) =>
-    paginate(
-      req,
-      "tags",
-      [...cloud.tags.values()].map((t) => renderTag(cloud, t)),
-    ),
-  );
-  router.add("GET", "/v2/tags/:name", res, (req) =>
-    ok({ tag: renderTag(cloud, findTag(cloud, req.params.name)) }),
-  );
+  addReads(router, {
+    path: "/v2/tags",
+    resource: res,
+    listKey: "tags",
+    itemKey: "tag",
+    all: () => cloud.tags.values(),
+    find: (name) => findTag(cloud, name),
+    render: (t) => renderTag(cloud, t),
+  });
   router.add("DELETE", "/v2/tags/:name", res, (req) => {
     const t = findTag(cloud, req.params.name);
     const key = t.name.toLowerCase();
