@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { md5Fingerprint } from "../keys";
 import type { Cloud, KeyRecord } from "./cloud";
 import {
   addReads,
@@ -18,17 +18,17 @@ import {
  */
 
 /**
- * MD5 of the decoded key blob as colon-separated hex (OAS ssh_key_fingerprint.yml shows the
- * 16-byte colon form; MD5 is the hash that has it). Undefined when the text is no key.
+ * DigitalOcean's fingerprint: MD5 of the decoded key blob as colon-separated hex (OAS
+ * ssh_key_fingerprint.yml shows the 16-byte colon form; lab/keys.ts computes it). Undefined
+ * when the text is no OpenSSH public key (its blob must start with its own type string).
  */
 export function sshFingerprint(publicKey: string): string | undefined {
   const [type, blob] = publicKey.trim().split(/\s+/);
   if (!type || !blob || !/^(ssh-|ecdsa-sha2-|sk-)/.test(type)) return undefined;
   const bytes = Buffer.from(blob, "base64");
-  // The blob starts with its own type string: a mismatch means it is not that key.
   const len = bytes.length >= 4 ? bytes.readUInt32BE(0) : 0;
   if (len === 0 || bytes.subarray(4, 4 + len).toString("latin1") !== type) return undefined;
-  return (createHash("md5").update(bytes).digest("hex").match(/../g) ?? []).join(":");
+  return md5Fingerprint(publicKey);
 }
 
 export const renderKey = (k: KeyRecord): Record<string, unknown> => ({
