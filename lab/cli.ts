@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { defaultCacheDir } from "./image";
 import type { Lab } from "./lab";
 import { ensurePackages, notRunnable } from "./prereqs";
-import { defaultReportPath, type LabReport, runLab, writeReport } from "./run";
+import { apiCallCounts, defaultReportPath, type LabReport, runLab, writeReport } from "./run";
 
 /** The member table printed at the end of a run. */
 export function renderTable(report: LabReport): string {
@@ -30,6 +30,37 @@ export function renderTable(report: LabReport): string {
   return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
 }
 
+/** The DigitalOcean API calls the driver made, per resource (printed after the member table). */
+export function renderApiCalls(report: LabReport): string {
+  const rows = apiCallCounts(report);
+  if (rows.length === 0) return "";
+  const w = Math.max("resource".length, ...rows.map((r) => r.resource.length));
+  const total = rows.reduce((a, r) => a + r.calls, 0);
+  return [
+    `${"resource".padEnd(w)}  API calls`,
+    `${"-".repeat(w)}  ---------`,
+    ...rows.map((r) => `${r.resource.padEnd(w)}  ${r.calls}`),
+    `${"total".padEnd(w)}  ${total}`,
+  ].join("\n");
+}
+
+/** The lines `--keep` prints so a user can drive the emulated cloud by hand (lab/README.md). */
+export function renderKeepLines(url: string, token: string, deployerNs: string): string {
+  return [
+    `DIGITALOCEAN_API_URL=${url}`,
+    `DIGITALOCEAN_ACCESS_TOKEN=${token}`,
+    `deployer namespace: ${deployerNs}`,
+  ].join("\n");
+}
+
+/** Commander parser: a factor > 0 and ≤ 1 (the provider's waits shortened, never lengthened). */
+function waitScale(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 1)
+    throw new InvalidArgumentError(`--wait-scale must be a number > 0 and ≤ 1, got "${v}"`);
+  return n;
+}
+
 /** Commander parser: a whole number ≥ 1, or one clear error naming the option (issue 5). */
 function wholeNumber(option: string): (v: string) => number {
   return (v) => {
@@ -45,7 +76,7 @@ async function main(): Promise<number> {
   const program = new Command()
     .name("npm run lab --")
     .description(
-      "Runs the real program (index.ts) under Pulumi's mock runtime with every DigitalOcean resource realised locally: droplets as namespaces booted by real cloud-init, reserved IPs as 1:1 NAT, firewalls as nftables, upstreams as stratum-1 NTPsec servers.",
+      "Runs the real program (index.ts) against an emulated DigitalOcean: the API (lab/do/) realises droplets as namespaces booted by real cloud-init, reserved IPs as 1:1 NAT, firewalls as nftables; upstreams are stratum-1 NTPsec servers. The program runs under Pulumi's mock runtime, whose resources become the DigitalOcean provider's API calls (lab/provider/).",
     )
     .option("--stack-file <file>", "stack settings to use", "Pulumi.dev.yaml")
     .option(
@@ -58,6 +89,11 @@ async function main(): Promise<number> {
     .option(
       "--keep",
       "keep the lab up after the run, until Ctrl-C (to look around with ip netns exec)",
+    )
+    .option(
+      "--wait-scale <factor>",
+      "multiply the DigitalOcean provider's waits (StateChangeConf delays and back-offs) by this factor; 1 = the provider's own timing",
+      waitScale,
     )
     .option(
       "--sync-timeout <seconds>",
@@ -82,6 +118,7 @@ async function main(): Promise<number> {
     report?: string;
     cacheDir?: string;
     syncTimeout?: number;
+    waitScale?: number;
     keep?: boolean;
     faultDropOutboundNtp?: boolean;
     faultUpstreamsDown?: number;
@@ -116,16 +153,18 @@ async function main(): Promise<number> {
       members: o.members,
       cacheDir,
       syncTimeoutSeconds: o.syncTimeout,
+      waitScale: o.waitScale,
       faults: { dropOutboundNtp: o.faultDropOutboundNtp, upstreamsDown: o.faultUpstreamsDown },
       log,
       onLab: (l) => {
         lab = l;
       },
       beforeTeardown: o.keep
-        ? (l) => {
+        ? (l, api) => {
             log(
               `--keep: lab ${l.prefix} stays up (namespaces ${l.prefix}-*); Ctrl-C tears it down`,
             );
+            console.log(renderKeepLines(api.url, api.endpoint.token, l.inet));
             // A line on stdin ends the wait like a normal run (teardown, table, report): lets a
             // script (test/lab/attacks.test.ts) work on the live lab and still get the report.
             return new Promise<void>((done) => {
@@ -144,6 +183,9 @@ async function main(): Promise<number> {
   }
   if (report) {
     console.log(`\n${renderTable(report)}`);
+    const calls = renderApiCalls(report);
+    if (calls) console.log(`\n${calls}`);
+    console.log(`\nlab run: ${report.seconds.toFixed(1)} s`);
     const notEmulated = report.resources.filter((r) => r.status === "not emulated");
     if (notEmulated.length)
       console.log(`\nnot emulated: ${notEmulated.map((r) => `${r.type} ${r.name}`).join(", ")}`);

@@ -6,6 +6,7 @@ import {
   existsSync,
   mkdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
@@ -13,7 +14,7 @@ import { createInterface } from "node:readline";
 import { stringify } from "yaml";
 import { run, sleep } from "./exec";
 import type { Image } from "./image";
-import { GUEST_REPO_DIR } from "./image";
+import { GUEST_REPO_DIR, IMAGE_CLOUD_CFG } from "./image";
 import { ADDR, addNamespace, ip, nodad } from "./net";
 import type { Teardown } from "./teardown";
 
@@ -45,14 +46,46 @@ export interface DropletSpec {
   readonly hosts: string;
 }
 
-/** meta-data of the NoCloud seed: what DigitalOcean's metadata service would tell cloud-init. */
-export function renderMetaData(spec: Pick<DropletSpec, "id" | "name" | "publicKeys">): string {
+/**
+ * The droplet's cloud-init settings, in its overlay over the image's file of the same name:
+ * cloud-init's own DigitalOcean datasource (DataSourceDigitalOcean, cloud-init 22.4.2) reads
+ * the metadata service, as on a droplet, where ds-identify would pick it from the DMI vendor.
+ * `use_ip4LL: false`: the datasource puts a link-local address on the lowest-ifindex
+ * *physical* NIC (helpers/digitalocean.py:18-73, get_link_local_nic), and cloud-init counts a
+ * NIC as physical only when /sys/class/net/<nic>/device exists (distros/networking.py:299-300)
+ * — a veth has none, so the datasource would fail; the lab's eth0 is up and addressed before
+ * boot instead, and reaches 169.254.169.254 through its gateway (lab/README.md).
+ * Renderers: only ENI, as on DigitalOcean's Debian images; the lab image has no ifupdown, so
+ * cloud-init converts the metadata's network config but cannot render it and leaves eth0 as
+ * the lab set it (the same addresses). Without this, it would pick networkd (the lab's
+ * systemctl stand-in exists) and fail on the missing systemd-network user.
+ */
+export function renderDropletCloudCfg(): string {
   return stringify({
-    "instance-id": `lab-${spec.id}`,
-    "local-hostname": spec.name,
-    "public-keys": [...spec.publicKeys],
+    datasource_list: ["DigitalOcean", "None"],
+    datasource: { DigitalOcean: { use_ip4LL: false } },
+    system_info: { network: { renderers: ["eni"] } },
+    // DigitalOcean's images log in as root with the droplet's SSH keys.
+    disable_root: false,
   });
 }
+
+/**
+ * What the droplet's /sys/class/dmi/id shows (cloud-init's dmi.read_dmi_data: sys_vendor is
+ * "system-manufacturer", product_serial "system-serial-number"; helpers/digitalocean.py:
+ * 218-243 requires the vendor "DigitalOcean" and takes the droplet id from the serial).
+ */
+export function renderDmi(id: string): Record<string, string> {
+  return {
+    sys_vendor: "DigitalOcean\n",
+    product_serial: `${id}\n`,
+    product_name: "Droplet\n",
+  };
+}
+
+/** A locally administered unicast MAC per droplet number (lower case, as sysfs shows it). */
+export const dropletMac = (n: number): string =>
+  `02:d0:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, "0")}:${(n & 0xff).toString(16).padStart(2, "0")}`;
 
 /** Parses cloud-init's log for per-module results ("finish: <stage>/config-<module>: ..."). */
 export function parseModuleResults(log: string): ModuleResult[] {
@@ -81,6 +114,8 @@ export class Droplet {
   readonly primary: string;
   readonly anchor: string;
   readonly primary6: string | null;
+  /** eth0's MAC, lower case (cloud-init matches the metadata's `mac` against sysfs exactly). */
+  readonly mac: string;
   readonly stages: BootStage[] = [];
   readonly bootLog: string[] = [];
   /** Resolves when the boot finished (READY) or failed; never rejects. */
@@ -102,6 +137,7 @@ export class Droplet {
     this.primary = ADDR.dropletPrimary(spec.n);
     this.anchor = ADDR.anchor(spec.n);
     this.primary6 = spec.ipv6 ? ADDR.dropletPrimary6(spec.n) : null;
+    this.mac = dropletMac(spec.n);
     this.booted = new Promise((r) => {
       this.resolveBoot = r;
     });
@@ -122,6 +158,8 @@ export class Droplet {
       "peer",
       "name",
       "eth0",
+      "address",
+      this.mac,
       "netns",
       this.ns,
     );
@@ -140,23 +178,37 @@ export class Droplet {
       await ip("-n", this.ns, "-6", "route", "add", "default", "via", ADDR.dropletGw6(n));
   }
 
-  /** Seeds the overlay's upper layer: NoCloud user-data/meta-data, /etc/hosts, systemctl stand-in. */
-  prepareRoot(guestDir: string): void {
-    const seed = join(this.upper, "var/lib/cloud/seed/nocloud");
-    mkdirSync(seed, { recursive: true });
-    // The user-data exactly as the Droplet resource received it.
-    writeFileSync(join(seed, "user-data"), this.spec.userData);
-    writeFileSync(join(seed, "meta-data"), renderMetaData(this.spec));
-    mkdirSync(join(this.upper, "etc"), { recursive: true });
+  /** Whether the overlay's upper layer was seeded (a power-on after power-off reuses it). */
+  prepared = false;
+
+  /**
+   * Seeds the overlay's upper layer: the DigitalOcean datasource setting, /etc/hosts, the
+   * systemctl stand-in; and the DMI files the droplet's init shows in its /sys.
+   */
+  prepareRoot(guestDir: string, lowerRoot: string): void {
+    const cfgDir = join(this.upper, "etc/cloud/cloud.cfg.d");
+    mkdirSync(cfgDir, { recursive: true });
+    // Same name as the image's file (lab/image.ts), so the droplet's copy replaces it.
+    writeFileSync(join(cfgDir, IMAGE_CLOUD_CFG), renderDropletCloudCfg());
+    mkdirSync(join(this.dir, "dmi"), { recursive: true });
+    for (const [f, text] of Object.entries(renderDmi(this.spec.id)))
+      writeFileSync(join(this.dir, "dmi", f), text);
     writeFileSync(
       join(this.upper, "etc/hosts"),
       `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${this.spec.hosts}`,
     );
+    // DigitalOcean's vendor-data sets manage_etc_hosts: true, so cloud-init rewrites
+    // /etc/hosts from this template; the lab's upstream names (its stand-in for DNS) go in it.
+    const tmpl = "etc/cloud/templates/hosts.debian.tmpl";
+    const original = readFileSync(join(lowerRoot, tmpl), "utf8");
+    mkdirSync(join(this.upper, "etc/cloud/templates"), { recursive: true });
+    writeFileSync(join(this.upper, tmpl), `${original}${this.spec.hosts}`);
     mkdirSync(join(this.upper, "usr/bin"), { recursive: true });
     copyFileSync(join(guestDir, "systemctl"), join(this.upper, "usr/bin/systemctl"));
     chmodSync(join(this.upper, "usr/bin/systemctl"), 0o755);
     mkdirSync(join(this.dir, "work"), { recursive: true });
     mkdirSync(join(this.dir, "root"), { recursive: true });
+    this.prepared = true;
   }
 
   /** Starts the droplet's init; returns at once (DigitalOcean reports "active" before cloud-init ends). */
@@ -191,7 +243,7 @@ export class Droplet {
           LAB_ROOT: join(this.dir, "root"),
           LAB_REPO: image.repo,
           LAB_GUEST_REPO: GUEST_REPO_DIR,
-          LAB_HOSTNAME: this.spec.name,
+          LAB_DMI: join(this.dir, "dmi"),
         },
       },
     );
@@ -211,6 +263,26 @@ export class Droplet {
       this.bootLog.push(`stderr: ${line}`);
     });
     child.on("exit", (code, signal) => finish(false, `droplet init exited (${code ?? signal})`));
+  }
+
+  /** Stops the machine: its init (PID 1 of its PID namespace) and with it every process. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await Promise.race([gone, sleep(10_000)]);
+    }
+  }
+
+  /**
+   * Ends the droplet (DELETE /v2/droplets/{id}): its PID namespace dies with its init, its
+   * namespace and overlay are removed.
+   */
+  async destroy(): Promise<void> {
+    await this.stop();
+    await run(["ip", "netns", "del", this.ns]);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Seconds from creation until ntpd inside reported leap 00 and a stratum below 16. */

@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import type { FirewallRuleSpec, FirewallSpec } from "./do/realiser";
 
 /**
  * Translation of DigitalOcean Cloud Firewall rules (the `digitalocean.Firewall` resource's
@@ -225,11 +226,7 @@ export const EDGE_NAT_TABLE = "ntplab_nat";
  * A reply sent from the droplet's primary address is not, exactly as on DigitalOcean.
  */
 export function renderEdgeNat(maps: readonly NatMapping[]): string {
-  const t = EDGE_NAT_TABLE;
-  return [
-    `table ip ${t}`,
-    `delete table ip ${t}`,
-    `table ip ${t} {`,
+  return replaceTable("ip", EDGE_NAT_TABLE, [
     "  chain prerouting {",
     "    type nat hook prerouting priority dstnat; policy accept;",
     ...maps.map((m) => `    ip daddr ${m.reserved} dnat to ${m.anchor}`),
@@ -238,7 +235,57 @@ export function renderEdgeNat(maps: readonly NatMapping[]): string {
     "    type nat hook postrouting priority srcnat; policy accept;",
     ...maps.map((m) => `    ip saddr ${m.anchor} snat to ${m.reserved}`),
     "  }",
+  ]);
+}
+
+/**
+ * An nft script that replaces table `family name` atomically with one holding `body`
+ * (add, delete, re-add in one `nft -f` transaction).
+ */
+export function replaceTable(family: string, name: string, body: readonly string[]): string {
+  return [
+    `table ${family} ${name}`,
+    `delete table ${family} ${name}`,
+    `table ${family} ${name} {`,
+    ...body,
     "}",
     "",
   ].join("\n");
+}
+
+/**
+ * A firewall as the API holds it (lab/do/realiser.ts FirewallSpec) in the lab's (the Pulumi
+ * resource's) terms. "all", "0" or no ports mean every port for tcp/udp; icmp has none
+ * (DO-API.md §4.9; the provider maps "0" back the same way, firewalls.go:250-259).
+ */
+export function labFirewall(fw: FirewallSpec): LabFirewall {
+  const port = (r: FirewallRuleSpec): string | undefined =>
+    r.protocol === "icmp"
+      ? undefined
+      : r.ports === undefined || r.ports === "0" || r.ports === ""
+        ? "all"
+        : r.ports;
+  return {
+    name: fw.name,
+    tags: [...fw.tags],
+    dropletIds: [...fw.dropletIds],
+    inboundRules: fw.inboundRules.map((r) => ({
+      protocol: r.protocol,
+      portRange: port(r),
+      sourceAddresses: r.addresses,
+      sourceTags: r.tags,
+      sourceDropletIds: r.dropletIds,
+      sourceLoadBalancerUids: r.loadBalancerUids,
+      sourceKubernetesIds: r.kubernetesIds,
+    })),
+    outboundRules: fw.outboundRules.map((r) => ({
+      protocol: r.protocol,
+      portRange: port(r),
+      destinationAddresses: r.addresses,
+      destinationTags: r.tags,
+      destinationDropletIds: r.dropletIds,
+      destinationLoadBalancerUids: r.loadBalancerUids,
+      destinationKubernetesIds: r.kubernetesIds,
+    })),
+  };
 }

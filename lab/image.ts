@@ -57,6 +57,9 @@ export function defaultCacheDir(): string {
   return resolve(process.env.NTP_LAB_CACHE ?? join(__dirname, "..", ".lab-cache"));
 }
 
+/** The image's cloud-init settings file (each droplet's overlay replaces it, lab/droplet.ts). */
+export const IMAGE_CLOUD_CFG = "90-ntp-lab.cfg";
+
 /** cloud-init settings of the image: what differs from a DigitalOcean image, and why. */
 export function renderImageCloudCfg(): string {
   return [

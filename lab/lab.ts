@@ -2,20 +2,29 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ipaddr from "ipaddr.js";
+import type {
+  DropletNetwork,
+  DropletPort,
+  DropletSpec,
+  FirewallSpec,
+  Realiser,
+} from "./do/realiser";
 import { Droplet } from "./droplet";
 import { type RunResult, run, sleep } from "./exec";
 import {
   EDGE_FIREWALL_TABLE,
   type LabFirewall,
   type LabPort,
+  labFirewall,
   type NatMapping,
   renderEdgeFirewall,
   renderEdgeNat,
 } from "./firewall";
+import { METADATA_ADDRESS, metadataPort, renderEdgeMetadata, startForwarder } from "./forward";
 import type { Image } from "./image";
-import { generateEd25519, md5Fingerprint } from "./keys";
+import { generateEd25519 } from "./keys";
 import { ADDR, addNamespace, attachToBridge, ip, nsMustRun, nsRun, writeNetnsHosts } from "./net";
-import { Teardown } from "./teardown";
+import { killQuietly, Teardown } from "./teardown";
 import { startUpstream, type Upstream, upstreamsFromUserData } from "./upstreams";
 
 export const GUEST_DIR = join(__dirname, "guest");
@@ -28,13 +37,29 @@ export interface Faults {
   readonly upstreamsDown?: number;
 }
 
+/** A realised droplet's addresses, as the API lists them and the metadata serves them. */
+export function dropletNetwork(d: Droplet): DropletNetwork {
+  const n = d.spec.n;
+  return {
+    publicIpv4: { address: d.primary, netmask: "255.255.255.0", gateway: ADDR.dropletGw(n) },
+    anchorIpv4: { address: d.anchor, netmask: "255.255.0.0", gateway: ADDR.anchorGw(n) },
+    ...(d.primary6
+      ? { publicIpv6: { address: d.primary6, cidr: 64, gateway: ADDR.dropletGw6(n) } }
+      : {}),
+    publicMac: d.mac,
+  };
+}
+
+const ip6route = (edge: string, op: "add" | "del", address: string, d: Droplet) =>
+  ip("-n", edge, "-6", "route", op, `${address}/128`, "via", d.primary6 ?? "", "dev", d.edgeIf);
+
 /** A fresh run prefix: short (namespace names stay short) and unique per run. */
 export function newPrefix(): string {
   return `ntpl-${randomBytes(3).toString("hex")}`;
 }
 
 /** The lab's emulated DigitalOcean region: namespaces, edge router, firewall, upstreams. */
-export class Lab {
+export class Lab implements Realiser {
   readonly td: Teardown;
   readonly runDir: string;
   readonly sw: string;
@@ -45,11 +70,16 @@ export class Lab {
   readonly upstreams = new Map<string, Upstream>();
   readonly firewalls: LabFirewall[] = [];
   readonly nat: NatMapping[] = [];
-  readonly sshKeys = new Map<string, { publicKey: string; fingerprint: string }>();
+  /** Reserved IPv6 → the droplet it is routed to. */
+  readonly routes6 = new Map<string, Droplet>();
+  private readonly faultsLogged = new Set<string>();
+  /** Each droplet's tags as the API last reported them (firewalls match on them). */
+  private dropletTags = new Map<string, string[]>();
+  /** The metadata forwarder (in the edge) of each droplet. */
+  private readonly metadataPids = new Map<string, number | undefined>();
   readonly notes: string[] = [];
   private reservedV4 = 0;
   private reservedV6 = 0;
-  private sshKeyCount = 0;
   private dropletCount = 0;
   /** The internet namespace's source address for everything it sends. */
   deployer?: string;
@@ -89,6 +119,8 @@ export class Lab {
       "net.ipv4.ip_forward=1",
       "net.ipv6.conf.all.forwarding=1",
     ]);
+    // The metadata service's address, local to the edge (lab/forward.ts renderEdgeMetadata).
+    await ip("-n", this.edge, "addr", "add", `${METADATA_ADDRESS}/32`, "dev", "lo");
     await addNamespace(this.td, this.inet);
     await attachToBridge(this.sw, "wan", this.inet, "inet", [
       `${ADDR.internet}/24`,
@@ -146,10 +178,18 @@ export class Lab {
     const ports: LabPort[] = [...this.droplets.values()].map((d) => ({
       ifname: d.edgeIf,
       dropletId: d.spec.id,
-      tags: d.spec.tags,
+      tags: this.dropletTags.get(d.spec.id) ?? d.spec.tags,
     }));
     await nsMustRun(this.edge, ["nft", "-f", "-"], {
-      input: renderEdgeFirewall(ports, this.firewalls) + renderEdgeNat(this.nat),
+      input:
+        renderEdgeFirewall(ports, this.firewalls) +
+        renderEdgeNat(this.nat) +
+        renderEdgeMetadata(
+          [...this.droplets.values()].map((d) => ({
+            ifname: d.edgeIf,
+            port: metadataPort(d.spec.n),
+          })),
+        ),
     });
     // Flows admitted before a firewall covered a droplet must not survive it (on DigitalOcean
     // the firewall is outside the droplet from the moment it applies).
@@ -162,38 +202,29 @@ export class Lab {
     return d;
   }
 
-  // ---- resources -------------------------------------------------------------------------
+  // ---- realisation (the Realiser the emulated API calls, lab/do/realiser.ts) -------------
 
-  async createDroplet(
-    name: string,
-    inputs: Record<string, unknown>,
-  ): Promise<Record<string, unknown>> {
+  /**
+   * A droplet the API created: its network namespace linked to the edge (eth0 with the
+   * primary and anchor addresses) and the path from 169.254.169.254 inside it to the API's
+   * metadata socket for this droplet. Not started yet.
+   */
+  async createDroplet(spec: DropletSpec): Promise<DropletNetwork> {
     // Numbered before the first await: droplets are realised in parallel.
     this.dropletCount += 1;
     const n = this.dropletCount;
-    const id = String(470000000 + n);
-    const userData = typeof inputs.userData === "string" ? inputs.userData : "";
-    const names = userData ? upstreamsFromUserData(userData) : [];
+    const id = String(spec.id);
+    const names = spec.userData ? upstreamsFromUserData(spec.userData) : [];
     await this.ensureUpstreams(names);
-    const publicKeys: string[] = [];
-    for (const k of (inputs.sshKeys as string[] | undefined) ?? []) {
-      const key =
-        this.sshKeys.get(String(k)) ?? [...this.sshKeys.values()].find((v) => v.fingerprint === k);
-      if (key) publicKeys.push(key.publicKey.trim());
-      else
-        this.notes.push(
-          `${name}: sshKeys entry ${k} not emulated (a key that exists only in the DigitalOcean account)`,
-        );
-    }
     const d = new Droplet(
       {
         n,
         id,
-        name: String(inputs.name ?? name),
-        userData,
-        ipv6: inputs.ipv6 === true,
-        tags: ((inputs.tags as string[] | undefined) ?? []).map(String),
-        publicKeys,
+        name: spec.name,
+        userData: spec.userData,
+        ipv6: spec.ipv6,
+        tags: [...spec.tags],
+        publicKeys: spec.publicKeys.map((k) => k.trim()),
         hosts: [...this.upstreams.values()].map((u) => `${u.address}\t${u.hostname}\n`).join(""),
       },
       this.prefix,
@@ -201,101 +232,150 @@ export class Lab {
     );
     this.droplets.set(id, d);
     await d.createNetwork(this.td, this.edge);
+    this.metadataPids.set(
+      id,
+      await startForwarder(
+        this.td,
+        this.edge,
+        METADATA_ADDRESS,
+        metadataPort(n),
+        spec.metadataSocket,
+      ),
+    );
     await this.applyEdge();
-    d.prepareRoot(GUEST_DIR);
+    return dropletNetwork(d);
+  }
+
+  /** Boots the droplet; resolves once its init runs (DigitalOcean's "active" comes before cloud-init ends). */
+  async startDroplet(id: number): Promise<void> {
+    const d = this.droplet(id, "startDroplet");
+    if (!d.prepared) d.prepareRoot(GUEST_DIR, this.image.root);
     d.boot(this.td, this.image, GUEST_DIR, this.env);
     d.watchSync(30 * 60 * 1000);
     this.log(
       `droplet ${d.spec.name} (id ${id}): booting, primary ${d.primary}, anchor ${d.anchor}${d.primary6 ? `, ${d.primary6}` : ""}`,
     );
-    return {
-      ...inputs,
-      name: d.spec.name,
-      status: "active",
-      ipv4Address: d.primary,
-      ipv4AddressPrivate: d.anchor,
-      ipv6Address: d.primary6 ?? undefined,
-      dropletUrn: `do:droplet:${id}`,
-      urn: `do:droplet:${id}`,
-      __id: id,
-    };
+    const t = Date.now();
+    while (d.initPid() === undefined && Date.now() - t < 10_000) await sleep(50);
   }
 
-  createReservedIp(inputs: Record<string, unknown>): Record<string, unknown> {
+  /** A droplet the API deleted: its processes end, its namespace and overlay go. */
+  async deleteDroplet(id: number): Promise<void> {
+    const d = this.droplets.get(String(id));
+    if (!d) return;
+    d.stopWatching();
+    d.saveLogs(join(this.cacheDir, "reports", this.prefix, d.spec.name));
+    const fwd = this.metadataPids.get(String(id));
+    if (fwd !== undefined) killQuietly(fwd);
+    await d.destroy();
+    this.droplets.delete(String(id));
+    await this.applyEdge();
+    this.log(`droplet ${d.spec.name} (id ${id}) destroyed`);
+  }
+
+  /** power_off: the machine stops at once (its PID namespace ends; the overlay stays). */
+  async powerOff(id: number): Promise<void> {
+    await this.droplet(id, "powerOff").stop();
+  }
+
+  /** shutdown: the lab has no ACPI; the guest is stopped as by power_off (lab/README.md). */
+  async shutdown(id: number): Promise<void> {
+    await this.droplet(id, "shutdown").stop();
+  }
+
+  async powerOn(id: number): Promise<void> {
+    await this.startDroplet(id);
+  }
+
+  async reboot(id: number): Promise<void> {
+    await this.droplet(id, "reboot").stop();
+    await this.startDroplet(id);
+  }
+
+  /** A fresh reserved IPv4 address of the lab's region. */
+  async allocateReservedIpv4(_region: string): Promise<string> {
     this.reservedV4 += 1;
-    const address = ADDR.reservedIpv4(this.reservedV4);
-    return {
-      ...inputs,
-      ipAddress: address,
-      reservedIpUrn: `do:reservedip:${address}`,
-      __id: address,
-    };
+    return ADDR.reservedIpv4(this.reservedV4);
   }
 
-  async assignReservedIp(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const d = this.droplet(inputs.dropletId, "ReservedIpAssignment.dropletId");
-    const reserved = String(inputs.ipAddress);
-    this.nat.push({ reserved, anchor: d.anchor });
-    await this.applyEdge();
-    this.log(
-      `reserved IP ${reserved} → anchor ${d.anchor} of ${d.spec.name} (1:1 NAT on the edge)`,
-    );
-    return { ...inputs, __id: `${reserved}-${d.spec.id}` };
-  }
+  /** Nothing routes to an unassigned address; its number is not reused within a run. */
+  async releaseReservedIpv4(_ip: string): Promise<void> {}
 
-  createReservedIpv6(inputs: Record<string, unknown>): Record<string, unknown> {
+  async allocateReservedIpv6(_region: string): Promise<string> {
     this.reservedV6 += 1;
-    const address = ADDR.reservedIpv6(this.reservedV6);
-    return { ...inputs, ip: address, __id: address };
+    return ADDR.reservedIpv6(this.reservedV6);
   }
 
-  async assignReservedIpv6(inputs: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const d = this.droplet(inputs.dropletId, "ReservedIpv6Assignment.dropletId");
-    if (!d.primary6) throw new Error(`ReservedIpv6Assignment: droplet ${d.spec.name} has ipv6 off`);
-    const address = String(inputs.ip);
-    // Routed to the droplet, not configured in it: the guest must add it (as on DigitalOcean).
-    await ip(
-      "-n",
-      this.edge,
-      "-6",
-      "route",
-      "add",
-      `${address}/128`,
-      "via",
-      d.primary6,
-      "dev",
-      d.edgeIf,
-    );
-    this.log(`reserved IPv6 ${address} routed to ${d.spec.name}`);
-    return { ...inputs, __id: `${address}-${d.spec.id}` };
-  }
+  async releaseReservedIpv6(_ip: string): Promise<void> {}
 
-  async createFirewall(
-    name: string,
-    inputs: Record<string, unknown>,
-  ): Promise<Record<string, unknown>> {
-    let outbound = (inputs.outboundRules as LabFirewall["outboundRules"] | undefined) ?? [];
-    if (this.faults.dropOutboundNtp) {
-      const before = outbound.length;
-      outbound = outbound.filter((r) => !(r.protocol === "udp" && opensPort(r.portRange, 123)));
-      this.log(
-        `FAULT INJECTION: removed ${before - outbound.length} outbound UDP 123 rule(s) from ${name}`,
-      );
-    }
-    const fw: LabFirewall = {
-      name: String(inputs.name ?? name),
-      inboundRules: (inputs.inboundRules as LabFirewall["inboundRules"] | undefined) ?? [],
-      outboundRules: outbound,
-      tags: ((inputs.tags as string[] | undefined) ?? []).map(String),
-      dropletIds: (inputs.dropletIds as number[] | undefined) ?? [],
-    };
-    this.firewalls.push(fw);
-    await this.placeDeployer(fw);
+  /**
+   * Points a reserved IPv4 at a droplet's anchor (1:1 NAT on the edge), or nowhere (null).
+   * Re-pointing replaces the previous mapping, as a reassignment does on DigitalOcean.
+   */
+  async setReservedIpv4(ip: string, dropletId: number | null): Promise<void> {
+    for (let i = this.nat.length - 1; i >= 0; i--)
+      if (this.nat[i]?.reserved === ip) this.nat.splice(i, 1);
+    if (dropletId !== null) {
+      const d = this.droplet(dropletId, `reserved IP ${ip} droplet_id`);
+      this.nat.push({ reserved: ip, anchor: d.anchor });
+      this.log(`reserved IP ${ip} → anchor ${d.anchor} of ${d.spec.name} (1:1 NAT on the edge)`);
+    } else this.log(`reserved IP ${ip} unassigned`);
     await this.applyEdge();
-    this.log(
-      `firewall ${fw.name}: ${fw.inboundRules.length} inbound, ${fw.outboundRules.length} outbound rules (nftables table ${EDGE_FIREWALL_TABLE} on the edge)`,
-    );
-    return { ...inputs, status: "succeeded", __id: `fw-${this.firewalls.length}` };
+  }
+
+  /**
+   * Routes a reserved IPv6 to a droplet (not configured in it: the guest must add it, as on
+   * DigitalOcean, where droplet-agent does), or nowhere (null).
+   */
+  async setReservedIpv6(address: string, dropletId: number | null): Promise<void> {
+    const before = this.routes6.get(address);
+    if (before) await ip6route(this.edge, "del", address, before).catch(() => undefined);
+    this.routes6.delete(address);
+    if (dropletId === null) {
+      this.log(`reserved IPv6 ${address} unassigned`);
+      return;
+    }
+    const d = this.droplet(dropletId, `reserved IPv6 ${address} droplet_id`);
+    if (!d.primary6)
+      throw new Error(`reserved IPv6 ${address}: droplet ${d.spec.name} has ipv6 off`);
+    await ip6route(this.edge, "add", address, d);
+    this.routes6.set(address, d);
+    this.log(`reserved IPv6 ${address} routed to ${d.spec.name}`);
+  }
+
+  /**
+   * The account's firewalls and droplets as the API holds them, realised as the edge's
+   * nftables table (replacing the previous one). The deployer moves inside the SSH sources.
+   */
+  async applyFirewalls(
+    firewalls: readonly FirewallSpec[],
+    droplets: readonly DropletPort[],
+  ): Promise<void> {
+    const realised: LabFirewall[] = [];
+    for (const spec of firewalls) {
+      let fw = labFirewall(spec);
+      if (this.faults.dropOutboundNtp) {
+        const outbound = fw.outboundRules.filter(
+          (r) => !(r.protocol === "udp" && opensPort(r.portRange, 123)),
+        );
+        if (!this.faultsLogged.has(spec.id))
+          this.log(
+            `FAULT INJECTION: removed ${fw.outboundRules.length - outbound.length} outbound UDP 123 rule(s) from ${fw.name}`,
+          );
+        this.faultsLogged.add(spec.id);
+        fw = { ...fw, outboundRules: outbound };
+      }
+      realised.push(fw);
+      await this.placeDeployer(fw);
+    }
+    const added = realised.filter((f) => !this.firewalls.some((o) => o.name === f.name));
+    this.firewalls.splice(0, this.firewalls.length, ...realised);
+    this.dropletTags = new Map(droplets.map((d) => [String(d.id), [...d.tags]]));
+    await this.applyEdge();
+    for (const fw of added)
+      this.log(
+        `firewall ${fw.name}: ${fw.inboundRules.length} inbound, ${fw.outboundRules.length} outbound rules (nftables table ${EDGE_FIREWALL_TABLE} on the edge)`,
+      );
   }
 
   /** tls PrivateKey: a real key (ED25519 only; the program uses nothing else). */
@@ -333,15 +413,6 @@ export class Lab {
     this.log(
       `deployer (internet namespace) uses ${address}, inside the firewall's SSH sources ${v4}`,
     );
-  }
-
-  createSshKey(inputs: Record<string, unknown>): Record<string, unknown> {
-    this.sshKeyCount += 1;
-    const id = String(41000000 + this.sshKeyCount);
-    const publicKey = String(inputs.publicKey);
-    const fingerprint = md5Fingerprint(publicKey);
-    this.sshKeys.set(id, { publicKey, fingerprint });
-    return { ...inputs, fingerprint, __id: id };
   }
 
   // ---- commands --------------------------------------------------------------------------

@@ -2,10 +2,13 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadFleetConfig } from "../components/config";
+import { type LabApi, startLabApi } from "./api";
 import { parseModuleResults } from "./droplet";
 import { sleep } from "./exec";
 import { ensureImage } from "./image";
 import { type Faults, Lab, newPrefix } from "./lab";
+import { ApiClient, PROVIDER_TIMING, type Timing } from "./provider/client";
+import { PROVIDER_INVOKES, PROVIDER_RESOURCES } from "./provider/index";
 import { readStackConfig } from "./stack";
 
 /** What the lab did with one resource the program registered. */
@@ -15,6 +18,13 @@ export interface ResourceRecord {
   status: "emulated" | "not emulated" | "failed" | "pending";
   detail?: string;
   seconds?: number;
+  /**
+   * How it was realised: "api" (the driver's provider calls against the emulated API),
+   * "lab" (commands and keys, realised by the lab as the deployer) or "engine".
+   */
+  via?: "api" | "lab" | "engine";
+  /** The DigitalOcean API calls the driver made for it, in order ("GET /v2/droplets/1"). */
+  apiCalls?: string[];
 }
 
 export interface MemberReport {
@@ -66,7 +76,9 @@ export interface RunLabOptions {
   readonly onLab?: (lab: Lab) => void;
   readonly prefix?: string;
   /** Awaited before teardown (`--keep`: leave the lab up for inspection until Ctrl-C). */
-  readonly beforeTeardown?: (lab: Lab) => Promise<void>;
+  readonly beforeTeardown?: (lab: Lab, api: LabApi) => Promise<void>;
+  /** Multiplies every provider wait (StateChangeConf delays, back-offs); 1 = the provider's. */
+  readonly waitScale?: number;
 }
 
 /** Default bound for the lab's own sync check (seconds), when the stack sets none. */
@@ -129,9 +141,15 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
 
   const lab = new Lab(prefix, opts.cacheDir, image, faults, log);
   opts.onLab?.(lab);
+  let api: LabApi | undefined;
   try {
     await lab.up();
     log(`topology up: switch ${lab.sw}, edge ${lab.edge}, internet ${lab.inet}`);
+    api = await startLabApi(lab);
+    const endpoint = api.endpoint;
+    log(
+      `DigitalOcean API emulated: ${api.endpoint.socketPath} (host), ${api.url} (from ${lab.inet})`,
+    );
 
     let firstFailure: Error | undefined;
     const inflight = new Set<Promise<unknown>>();
@@ -144,17 +162,46 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
     });
     failed.catch(() => undefined);
 
+    const timing: Timing = { scale: opts.waitScale ?? PROVIDER_TIMING.scale };
     const mocks: pulumi.runtime.Mocks = {
-      call: (args) => {
-        throw new Error(`invoke ${args.token}: not emulated by the lab`);
+      call: async (args) => {
+        const inv = PROVIDER_INVOKES.get(args.token);
+        if (!inv) throw new Error(`invoke ${args.token}: not emulated by the lab`);
+        const rec: ResourceRecord = {
+          type: `invoke ${args.token}`,
+          name: args.token.replace(/^.*:/, ""),
+          status: "pending",
+          via: "api",
+        };
+        report.resources.push(rec);
+        const client = new ApiClient(endpoint, timing);
+        const started = Date.now();
+        try {
+          const out = await inv.invoke(
+            client,
+            unwrapSecrets(args.inputs) as Record<string, unknown>,
+          );
+          rec.status = "emulated";
+          return out;
+        } catch (e) {
+          rec.status = "failed";
+          rec.detail = (e as Error).message;
+          throw e;
+        } finally {
+          rec.apiCalls = client.log;
+          rec.seconds = (Date.now() - started) / 1000;
+        }
       },
       newResource: async (args) => {
         if (!args.custom) return { id: undefined, state: {} };
         const rec: ResourceRecord = { type: args.type, name: args.name, status: "pending" };
         report.resources.push(rec);
         const started = Date.now();
+        const client = new ApiClient(endpoint, timing);
         const work = realise(
           lab,
+          client,
+          rec,
           args.type,
           args.name,
           unwrapSecrets(args.inputs) as Record<string, unknown>,
@@ -170,7 +217,8 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
           }
           rec.status = "emulated";
           const { __id, ...rest } = state;
-          log(`${shortType(args.type)} ${args.name} ready (${rec.seconds.toFixed(1)} s)`);
+          const calls = rec.via === "api" ? `, ${client.calls} API calls` : "";
+          log(`${shortType(args.type)} ${args.name} ready (${rec.seconds.toFixed(1)} s${calls})`);
           return { id: String(__id ?? `${args.name}-id`), state: rest };
         } catch (e) {
           rec.status = "failed";
@@ -180,6 +228,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
           failRun(e);
           throw e;
         } finally {
+          if (rec.via === "api") rec.apiCalls = client.log;
           inflight.delete(work);
         }
       },
@@ -220,7 +269,8 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
     throw Object.assign(e as Error, { report });
   } finally {
     report.seconds = (Date.now() - t0) / 1000;
-    await opts.beforeTeardown?.(lab);
+    if (api) await opts.beforeTeardown?.(lab, api);
+    await api?.close();
     for (const d of lab.droplets.values()) d.stopWatching();
     for (const d of lab.droplets.values()) {
       const dir = d.saveLogs(join(lab.cacheDir, "reports", lab.prefix, d.spec.name));
@@ -234,42 +284,51 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
 
 const shortType = (t: string): string => t.replace(/^digitalocean:index\/\w+:/, "digitalocean:");
 
-/** Dispatches one resource to its realisation; undefined = not emulated. */
+/** API calls per resource (the report's and the printed table's figures). */
+export function apiCallCounts(report: LabReport): { resource: string; calls: number }[] {
+  return report.resources
+    .filter((r) => r.via === "api")
+    .map((r) => ({ resource: `${shortType(r.type)} ${r.name}`, calls: r.apiCalls?.length ?? 0 }));
+}
+
+/**
+ * Dispatches one resource: DigitalOcean resources become the provider's API calls against
+ * the emulated API (lab/provider/), which alone realises them; keys and commands are realised
+ * by the lab from the deployer's namespace, as Pulumi's tls and command providers would run
+ * on the user's machine. undefined = not emulated.
+ */
 async function realise(
   lab: Lab,
+  client: ApiClient,
+  rec: ResourceRecord,
   type: string,
   name: string,
   inputs: Record<string, unknown>,
 ): Promise<Record<string, unknown> | undefined> {
+  const viaApi = PROVIDER_RESOURCES.get(type);
+  if (viaApi) {
+    rec.via = "api";
+    const { id, outputs } = await viaApi.create(client, name, inputs);
+    return { ...outputs, __id: id };
+  }
+  rec.via = "lab";
   switch (type) {
-    case "digitalocean:index/droplet:Droplet":
-      return lab.createDroplet(name, inputs);
-    case "digitalocean:index/reservedIp:ReservedIp": {
-      const s = lab.createReservedIp(inputs);
-      if (inputs.dropletId !== undefined)
-        await lab.assignReservedIp({ ipAddress: s.ipAddress, dropletId: inputs.dropletId });
-      return s;
-    }
-    case "digitalocean:index/reservedIpAssignment:ReservedIpAssignment":
-      return lab.assignReservedIp(inputs);
-    case "digitalocean:index/reservedIpv6:ReservedIpv6":
-      return lab.createReservedIpv6(inputs);
-    case "digitalocean:index/reservedIpv6Assignment:ReservedIpv6Assignment":
-      return lab.assignReservedIpv6(inputs);
-    case "digitalocean:index/firewall:Firewall":
-      return lab.createFirewall(name, inputs);
-    case "digitalocean:index/tag:Tag":
-      // A tag is only a name; droplets and firewalls match on it (see lab/firewall.ts).
-      return { ...inputs, __id: String(inputs.name) };
-    case "digitalocean:index/sshKey:SshKey":
-      return lab.createSshKey(inputs);
     case "tls:index/privateKey:PrivateKey":
       return lab.createPrivateKey(inputs);
     case "command:remote:Command":
       return lab.runRemote(name, inputs);
     case "command:local:Command":
       return lab.runLocal(name, inputs);
+    case "pulumi:pulumi:StackReference":
+      // A fresh lab run has no previous deployment: the referenced stack has no outputs.
+      return {
+        name: inputs.name ?? name,
+        outputs: {},
+        secretOutputNames: [],
+        __id: String(inputs.name ?? name),
+      };
     default:
+      rec.via = undefined;
       return undefined;
   }
 }

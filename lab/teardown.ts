@@ -88,7 +88,7 @@ export function netnsPids(ns: string): number[] {
     .map(Number);
 }
 
-function killQuietly(pid: number): void {
+export function killQuietly(pid: number): void {
   try {
     process.kill(pid, "SIGKILL");
   } catch {

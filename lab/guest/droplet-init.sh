@@ -7,7 +7,7 @@
 #
 # Environment (set by lab/droplet.ts): LAB_LOWER (cached Debian root, read-only), LAB_UPPER,
 # LAB_WORK, LAB_ROOT (overlay dirs), LAB_REPO (host dir) and LAB_GUEST_REPO (its path in the
-# guest), LAB_HOSTNAME.
+# guest), LAB_DMI (the droplet's DMI files).
 # Protocol on stdout, one line each: "STAGE <name> <rc> <seconds>", then "READY" or "FAILED <why>".
 set -u
 
@@ -24,6 +24,29 @@ mount -t overlay overlay -o "lowerdir=$LAB_LOWER,upperdir=$LAB_UPPER,workdir=$LA
   fail "apt repository"
 mount -t proc proc "$R/proc" || fail "proc"
 mount -t sysfs sysfs "$R/sys" || fail "sysfs"
+# The SMBIOS identity of a droplet (vendor DigitalOcean, serial = droplet id; files prepared
+# in $LAB_DMI): cloud-init's DigitalOcean datasource reads /sys/class/dmi/id. Over the host's
+# files when it has DMI; otherwise /sys/class becomes a tmpfs holding the real class
+# directories (bind-mounted) plus dmi/id.
+dmi_view() {
+  local d="$R/sys/class/dmi/id" f
+  if [ -d "$d" ]; then
+    for f in "$LAB_DMI"/*; do
+      [ -e "$d/$(basename "$f")" ] || continue
+      mount --bind "$f" "$d/$(basename "$f")" || return 1
+    done
+    return 0
+  fi
+  local real="$LAB_DMI.sys"
+  mkdir -p "$real" && mount -t sysfs sysfs "$real" || return 1
+  mount -t tmpfs -o mode=755 tmpfs "$R/sys/class" || return 1
+  for f in "$real"/class/*; do
+    mkdir "$R/sys/class/$(basename "$f")" && mount --rbind "$f" "$R/sys/class/$(basename "$f")" || return 1
+  done
+  mkdir -p "$R/sys/class/dmi/id" && cp "$LAB_DMI"/* "$R/sys/class/dmi/id/" &&
+    mount -o remount,ro "$R/sys/class"
+}
+dmi_view || fail "dmi"
 # A private /dev with only the usual character devices: the host's /dev/shm and disks stay out.
 mount -t tmpfs -o mode=755,nosuid tmpfs "$R/dev" || fail "dev"
 for n in null zero full random urandom tty; do
@@ -44,7 +67,8 @@ mkdir -p "$R/run/lock"
 # cloud-init-generator's "enabled" flag (cloud-init status reports "disabled" without it).
 mkdir -p "$R/run/systemd/system" "$R/run/cloud-init"
 touch "$R/run/cloud-init/enabled"
-hostname "$LAB_HOSTNAME"
+# A fresh machine's name until cloud-init sets the droplet's from the metadata (set_hostname).
+hostname localhost
 
 in_root() { chroot "$R" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   LANG=C.UTF-8 NTP_LAB_RUN="$NTP_LAB_RUN" "$@"; }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseModuleResults, renderMetaData } from "../../lab/droplet";
+import { parse } from "yaml";
+import { parseModuleResults, renderDmi, renderDropletCloudCfg } from "../../lab/droplet";
 import {
   covers,
   parsePortRange,
@@ -144,9 +145,20 @@ describe("lab helpers", () => {
     ]);
   });
 
-  it("renders NoCloud meta-data with the droplet's keys", () => {
-    expect(renderMetaData({ id: "7", name: "m1", publicKeys: ["ssh-ed25519 AAAA"] })).toBe(
-      "instance-id: lab-7\nlocal-hostname: m1\npublic-keys:\n  - ssh-ed25519 AAAA\n",
-    );
+  it("selects cloud-init's DigitalOcean datasource without the link-local step a veth cannot take", () => {
+    expect(parse(renderDropletCloudCfg())).toEqual({
+      datasource_list: ["DigitalOcean", "None"],
+      datasource: { DigitalOcean: { use_ip4LL: false } },
+      system_info: { network: { renderers: ["eni"] } },
+      disable_root: false,
+    });
+  });
+
+  it("gives the droplet DigitalOcean's DMI vendor and its id as serial", () => {
+    expect(renderDmi("470000001")).toEqual({
+      sys_vendor: "DigitalOcean\n",
+      product_serial: "470000001\n",
+      product_name: "Droplet\n",
+    });
   });
 });

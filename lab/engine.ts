@@ -1,0 +1,229 @@
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { stringify } from "yaml";
+import { nsRun } from "./net";
+import type { StackConfig } from "./stack";
+
+/**
+ * `npm run lab -- --engine pulumi`: the real Pulumi engine, the real DigitalOcean provider
+ * (pointed at the emulated API) and the real command provider, all run from the lab's
+ * internet namespace (the deployer). This module builds the commands, the backend and the
+ * stack's configuration, and reads the engine's answers; lab/run.ts drives the steps.
+ */
+
+/** The `pulumi` executable on PATH, or undefined (users install it as Pulumi documents). */
+export function findPulumi(path = process.env.PATH ?? ""): string | undefined {
+  for (const dir of path.split(delimiter)) {
+    if (!dir) continue;
+    const p = join(dir, "pulumi");
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** The one line printed (and exit code 2) when no Pulumi CLI is installed. */
+export const NO_PULUMI =
+  "lab: --engine pulumi needs the Pulumi CLI on PATH (https://www.pulumi.com/docs/install/); none found";
+
+export interface EngineSetup {
+  /** The run directory's state backend (file://), removed with the run. */
+  readonly backendDir: string;
+  /** The stack's configuration file, outside the project (`--config-file`). */
+  readonly configFile: string;
+  readonly stack: string;
+  readonly env: Record<string, string>;
+}
+
+/**
+ * The engine's environment: a file state backend in the run directory (nothing in the
+ * user's Pulumi account or ~/.pulumi state), a passphrase secrets provider with a lab
+ * passphrase, no update check (the lab sends packets nowhere else).
+ */
+export function engineSetup(runDir: string, stack: string, passphrase: string): EngineSetup {
+  const backendDir = join(runDir, "pulumi-state");
+  return {
+    backendDir,
+    configFile: join(runDir, `Pulumi.${stack}.yaml`),
+    stack,
+    env: {
+      PULUMI_BACKEND_URL: `file://${backendDir}`,
+      PULUMI_CONFIG_PASSPHRASE: passphrase,
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_SKIP_CONFIRMATIONS: "true",
+    },
+  };
+}
+
+/**
+ * The lab stack's configuration file: the stack's own settings plus the DigitalOcean
+ * provider pointed at the emulated API. The token is set separately as a secret
+ * (`pulumi config set --secret`), so it is stored encrypted, never in clear.
+ */
+export function renderEngineConfig(stack: StackConfig, apiUrl: string): string {
+  const config: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(stack.config)) {
+    let value: unknown = v;
+    try {
+      const parsed = JSON.parse(v) as unknown;
+      if (parsed !== null && typeof parsed === "object") value = parsed;
+    } catch {
+      // A plain string setting.
+    }
+    config[k] = value;
+  }
+  config["digitalocean:apiEndpoint"] = apiUrl;
+  return stringify({ config });
+}
+
+/** Writes the backend directory and the configuration file. */
+export function prepareEngine(setup: EngineSetup, stack: StackConfig, apiUrl: string): void {
+  mkdirSync(setup.backendDir, { recursive: true });
+  writeFileSync(setup.configFile, renderEngineConfig(stack, apiUrl));
+}
+
+/** One engine step: argv after `pulumi`, and what it reads on stdin. */
+export interface EngineStep {
+  readonly name: string;
+  readonly argv: readonly string[];
+  readonly stdin?: string;
+}
+
+/** The steps of a rehearsal, in order (`scenario` adds its own after the second up). */
+export function engineSteps(setup: EngineSetup, token: string): EngineStep[] {
+  const common = ["--stack", setup.stack, "--non-interactive"];
+  const withConfig = [...common, "--config-file", setup.configFile];
+  return [
+    {
+      name: "stack init",
+      argv: ["stack", "init", setup.stack, "--secrets-provider", "passphrase", "--non-interactive"],
+    },
+    {
+      name: "token",
+      // Read from stdin: the token is never on a command line (ps) or in a log.
+      argv: ["config", "set", "--secret", "digitalocean:token", ...withConfig],
+      stdin: token,
+    },
+    { name: "preview", argv: ["preview", "--policy-pack", "policy", "--json", ...withConfig] },
+    { name: "up", argv: ["up", "--yes", "--skip-preview", "--json", ...withConfig] },
+    { name: "second up", argv: ["up", "--yes", "--json", ...withConfig] },
+  ];
+}
+
+/** `pulumi stack output --json members`: the program's members as the engine recorded them. */
+export function outputStep(setup: EngineSetup): EngineStep {
+  return {
+    name: "outputs",
+    argv: ["stack", "output", "--json", "--stack", setup.stack, "--non-interactive"],
+  };
+}
+
+/**
+ * `--scenario replace`: the same upstreams in another order (the first one last). The
+ * droplet's user-data changes, and user_data forces a new droplet (resource_droplet.go:242-247,
+ * ForceNew), while the count stays within the program's 4 to 7.
+ */
+export function replaceUpstreams(current: readonly string[]): string[] {
+  if (current.length < 2)
+    throw new Error(
+      `--scenario replace: ntp-pool:upstreams needs 2 or more servers to reorder; got ${current.length}`,
+    );
+  return [...current.slice(1), current[0] as string];
+}
+
+export function destroyStep(setup: EngineSetup): EngineStep {
+  return {
+    name: "destroy",
+    argv: [
+      "destroy",
+      "--yes",
+      "--stack",
+      setup.stack,
+      "--non-interactive",
+      "--config-file",
+      setup.configFile,
+    ],
+  };
+}
+
+/** Resource changes by kind ("create", "same", "replace", "update", "delete", ...). */
+export type ChangeSummary = Record<string, number>;
+
+/**
+ * The change summary of `pulumi preview --json` / `pulumi up --json`, from whichever form
+ * the CLI printed: one JSON document with `changeSummary` (preview --json), engine events
+ * one per line with a `summaryEvent.resourceChanges`, or the human summary ("Resources:",
+ * "+ 12 created", "3 unchanged").
+ */
+export function parseChangeSummary(out: string): ChangeSummary | undefined {
+  const doc = tryJson(out.trim());
+  const fromDoc = (d: unknown): ChangeSummary | undefined => {
+    const o = d as {
+      changeSummary?: ChangeSummary;
+      summaryEvent?: { resourceChanges?: ChangeSummary };
+    };
+    return o?.changeSummary ?? o?.summaryEvent?.resourceChanges;
+  };
+  if (doc !== undefined) return fromDoc(doc);
+  for (const line of out.split("\n").reverse()) {
+    const s = fromDoc(tryJson(line.trim()));
+    if (s) return s;
+  }
+  const i = out.lastIndexOf("Resources:");
+  if (i < 0) return undefined;
+  const words: Record<string, string> = {
+    created: "create",
+    updated: "update",
+    deleted: "delete",
+    replaced: "replace",
+    unchanged: "same",
+    "to create": "create",
+    "to update": "update",
+    "to delete": "delete",
+    "to replace": "replace",
+  };
+  const summary: ChangeSummary = {};
+  for (const m of out
+    .slice(i)
+    .matchAll(
+      /^\s*[+~\-±]*\s*(\d+)\s+(to (?:create|update|delete|replace)|created|updated|deleted|replaced|unchanged)\s*$/gm,
+    )) {
+    const kind = words[m[2] as string] as string;
+    summary[kind] = (summary[kind] ?? 0) + Number(m[1]);
+  }
+  return Object.keys(summary).length > 0 ? summary : undefined;
+}
+
+/** Changes other than "same": what a second `pulumi up` must not have. */
+export const changesIn = (s: ChangeSummary): number =>
+  Object.entries(s)
+    .filter(([k]) => k !== "same")
+    .reduce((a, [, n]) => a + n, 0);
+
+/** Resources a preview would touch (every kind, "same" included), for the report. */
+export const resourcesIn = (s: ChangeSummary): number =>
+  Object.values(s).reduce((a, n) => a + n, 0);
+
+function tryJson(s: string): unknown {
+  if (!s.startsWith("{")) return undefined;
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs one step from the deployer's namespace (`ip netns exec <inet> pulumi ...`). */
+export function runStep(
+  inet: string,
+  pulumi: string,
+  step: EngineStep,
+  setup: EngineSetup,
+  cwd: string,
+): ReturnType<typeof nsRun> {
+  return nsRun(inet, [pulumi, ...step.argv], {
+    cwd,
+    env: setup.env,
+    input: step.stdin,
+    timeoutMs: 60 * 60 * 1000,
+  });
+}

@@ -1,0 +1,107 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import {
+  changesIn,
+  engineSetup,
+  engineSteps,
+  findPulumi,
+  parseChangeSummary,
+  prepareEngine,
+  renderEngineConfig,
+  replaceUpstreams,
+  resourcesIn,
+} from "../../lab/engine";
+import type { StackConfig } from "../../lab/stack";
+
+// `--engine pulumi` cannot run here (no Pulumi CLI can be installed on this machine): these
+// tests cover what the lab builds for the engine and how it reads the engine's answers.
+
+const stack: StackConfig = {
+  project: "ntp-pool",
+  stack: "dev",
+  config: {
+    "ntp-pool:members": JSON.stringify([{ name: "ams-ntp-1", region: "ams3" }]),
+    "ntp-pool:upstreams": JSON.stringify(["a.example", "b.example", "c.example", "d.example"]),
+    "ntp-pool:ipv6": "true",
+    "ntp-pool:size": "s-1vcpu-1gb",
+  },
+  skippedSecrets: [],
+};
+
+describe("lab --engine pulumi", () => {
+  it("finds pulumi on PATH only where it is", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ntp-lab-path-"));
+    expect(findPulumi(dir)).toBeUndefined();
+    expect(findPulumi("")).toBeUndefined();
+  });
+
+  it("keeps the state in a file backend inside the run directory, with a lab passphrase", () => {
+    const s = engineSetup("/run/lab/ntpl-abc", "lab", "pass-1");
+    expect(s.env.PULUMI_BACKEND_URL).toBe("file:///run/lab/ntpl-abc/pulumi-state");
+    expect(s.env.PULUMI_CONFIG_PASSPHRASE).toBe("pass-1");
+    expect(s.configFile).toBe("/run/lab/ntpl-abc/Pulumi.lab.yaml");
+  });
+
+  it("points the DigitalOcean provider at the emulated API, keeps structured settings, writes no token", () => {
+    const doc = parse(renderEngineConfig(stack, "http://127.0.0.1:8080")) as {
+      config: Record<string, unknown>;
+    };
+    expect(doc.config["digitalocean:apiEndpoint"]).toBe("http://127.0.0.1:8080");
+    expect(doc.config["ntp-pool:members"]).toEqual([{ name: "ams-ntp-1", region: "ams3" }]);
+    expect(doc.config["ntp-pool:upstreams"]).toHaveLength(4);
+    expect(doc.config["ntp-pool:size"]).toBe("s-1vcpu-1gb");
+    expect(doc.config["digitalocean:token"]).toBeUndefined();
+    const dir = mkdtempSync(join(tmpdir(), "ntp-lab-engine-"));
+    const setup = engineSetup(dir, "lab", "p");
+    prepareEngine(setup, stack, "http://127.0.0.1:8080");
+    expect(readFileSync(setup.configFile, "utf8")).toContain("digitalocean:apiEndpoint");
+  });
+
+  it("runs preview with the policy pack, then up, then a second up; the token only on stdin", () => {
+    const setup = engineSetup("/r", "lab", "p");
+    const steps = engineSteps(setup, "dop_v1_secret");
+    expect(steps.map((s) => s.name)).toEqual(["stack init", "token", "preview", "up", "second up"]);
+    const preview = steps[2]?.argv ?? [];
+    expect(preview.slice(0, 3)).toEqual(["preview", "--policy-pack", "policy"]);
+    expect(preview).toContain("--json");
+    expect(preview).toEqual(expect.arrayContaining(["--config-file", "/r/Pulumi.lab.yaml"]));
+    expect(steps[3]?.argv.slice(0, 2)).toEqual(["up", "--yes"]);
+    for (const s of steps) expect(s.argv.join(" ")).not.toContain("dop_v1_secret");
+    expect(steps[1]?.stdin).toBe("dop_v1_secret");
+    expect(steps[1]?.argv).toEqual(
+      expect.arrayContaining(["config", "set", "--secret", "digitalocean:token"]),
+    );
+  });
+
+  it("reads the change summary of preview --json", () => {
+    const out = JSON.stringify({ steps: [], changeSummary: { create: 14 } }, null, 2);
+    expect(parseChangeSummary(out)).toEqual({ create: 14 });
+    expect(resourcesIn({ create: 14 })).toBe(14);
+  });
+
+  it("reads the summary event of engine events, one per line", () => {
+    const out = [
+      JSON.stringify({ sequence: 1, preludeEvent: { config: {} } }),
+      JSON.stringify({ sequence: 9, summaryEvent: { resourceChanges: { same: 15 } } }),
+    ].join("\n");
+    expect(parseChangeSummary(out)).toEqual({ same: 15 });
+    expect(changesIn({ same: 15 })).toBe(0);
+  });
+
+  it("reads the human summary, and counts every change but 'same'", () => {
+    const out =
+      "Updating (lab):\n...\nResources:\n    + 1 to create\n    +-1 to replace\n    13 unchanged\n\nDuration: 2m";
+    const s = parseChangeSummary(out);
+    expect(s).toEqual({ create: 1, replace: 1, same: 13 });
+    expect(changesIn(s ?? {})).toBe(2);
+    expect(parseChangeSummary("error: no summary")).toBeUndefined();
+  });
+
+  it("replaces the droplet by reordering the upstreams, and says why when it cannot", () => {
+    expect(replaceUpstreams(["a", "b", "c", "d"])).toEqual(["b", "c", "d", "a"]);
+    expect(() => replaceUpstreams(["a"])).toThrow(/ntp-pool:upstreams needs 2 or more .* got 1/);
+  });
+});
