@@ -1,5 +1,8 @@
+import { appendFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { findPulumi, NO_PULUMI } from "./engine";
+import type { Scenario } from "./engineRun";
 import { defaultCacheDir } from "./image";
 import type { Lab } from "./lab";
 import { ensurePackages, notRunnable } from "./prereqs";
@@ -32,7 +35,12 @@ export function renderTable(report: LabReport): string {
 
 /** The DigitalOcean API calls the driver made, per resource (printed after the member table). */
 export function renderApiCalls(report: LabReport): string {
-  const rows = apiCallCounts(report);
+  const perResource = apiCallCounts(report);
+  // With --engine pulumi the provider runs in the engine: the server counts by resource type.
+  const rows =
+    perResource.length > 0
+      ? perResource
+      : Object.entries(report.apiRequests ?? {}).map(([resource, calls]) => ({ resource, calls }));
   if (rows.length === 0) return "";
   const w = Math.max("resource".length, ...rows.map((r) => r.resource.length));
   const total = rows.reduce((a, r) => a + r.calls, 0);
@@ -41,6 +49,20 @@ export function renderApiCalls(report: LabReport): string {
     `${"-".repeat(w)}  ---------`,
     ...rows.map((r) => `${r.resource.padEnd(w)}  ${r.calls}`),
     `${"total".padEnd(w)}  ${total}`,
+  ].join("\n");
+}
+
+/** The job-summary Markdown: the member table and the API calls, as printed. */
+export function renderSummary(report: LabReport): string {
+  const calls = renderApiCalls(report);
+  return [
+    `### Lab (${report.ok ? "PASS" : "FAIL"}, ${report.seconds.toFixed(1)} s)`,
+    "",
+    "```",
+    renderTable(report),
+    ...(calls ? ["", calls] : []),
+    "```",
+    "",
   ].join("\n");
 }
 
@@ -90,6 +112,24 @@ async function main(): Promise<number> {
       "--keep",
       "keep the lab up after the run, until Ctrl-C (to look around with ip netns exec)",
     )
+    .addOption(
+      new Option(
+        "--engine <engine>",
+        "mock: the program under Pulumi's mock runtime; pulumi: the real Pulumi CLI from PATH (preview --policy-pack policy, up, a second up that must change nothing)",
+      )
+        .choices(["mock", "pulumi"])
+        .default("mock"),
+    )
+    .addOption(
+      new Option(
+        "--scenario <name...>",
+        "with --engine pulumi, after the second up: replace (reordered upstreams replace the droplet while its reserved IP is probed every 2 s), destroy (protected reserved IPs must stop it)",
+      ).choices(["replace", "destroy"]),
+    )
+    .option(
+      "--summary <file>",
+      "append the member table and API call counts (Markdown) to this file, e.g. $GITHUB_STEP_SUMMARY",
+    )
     .option(
       "--wait-scale <factor>",
       "multiply the DigitalOcean provider's waits (StateChangeConf delays and back-offs) by this factor; 1 = the provider's own timing",
@@ -119,11 +159,29 @@ async function main(): Promise<number> {
     cacheDir?: string;
     syncTimeout?: number;
     waitScale?: number;
+    engine: "mock" | "pulumi";
+    scenario?: string[];
+    summary?: string;
     keep?: boolean;
     faultDropOutboundNtp?: boolean;
     faultUpstreamsDown?: number;
   }>();
 
+  const scenarios = o.scenario ?? [];
+  if (scenarios.length > 0 && o.engine !== "pulumi") {
+    console.error(
+      "lab: --scenario needs --engine pulumi (the mock runtime has no second deployment)",
+    );
+    return 2;
+  }
+  let pulumi: string | undefined;
+  if (o.engine === "pulumi") {
+    pulumi = findPulumi();
+    if (!pulumi) {
+      console.error(NO_PULUMI);
+      return 2;
+    }
+  }
   const why = notRunnable();
   if (why) {
     console.error(`lab: ${why}`);
@@ -154,6 +212,7 @@ async function main(): Promise<number> {
       cacheDir,
       syncTimeoutSeconds: o.syncTimeout,
       waitScale: o.waitScale,
+      engine: pulumi ? { pulumi, scenarios: scenarios as Scenario[] } : undefined,
       faults: { dropOutboundNtp: o.faultDropOutboundNtp, upstreamsDown: o.faultUpstreamsDown },
       log,
       onLab: (l) => {
@@ -186,6 +245,7 @@ async function main(): Promise<number> {
     const calls = renderApiCalls(report);
     if (calls) console.log(`\n${calls}`);
     console.log(`\nlab run: ${report.seconds.toFixed(1)} s`);
+    if (o.summary) appendFileSync(o.summary, renderSummary(report));
     const notEmulated = report.resources.filter((r) => r.status === "not emulated");
     if (notEmulated.length)
       console.log(`\nnot emulated: ${notEmulated.map((r) => `${r.type} ${r.name}`).join(", ")}`);

@@ -1,6 +1,13 @@
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { delimiter, join } from "node:path";
-import { stringify } from "yaml";
+import { parse, stringify } from "yaml";
 import { nsRun } from "./net";
 import type { StackConfig } from "./stack";
 
@@ -28,7 +35,13 @@ export const NO_PULUMI =
 export interface EngineSetup {
   /** The run directory's state backend (file://), removed with the run. */
   readonly backendDir: string;
-  /** The stack's configuration file, outside the project (`--config-file`). */
+  /**
+   * The project as the engine sees it: a directory in the run dir whose entries link to the
+   * repository's (Pulumi.yaml, index.ts, components/, policy/, node_modules/ ...), so the
+   * lab stack's settings file never lands in the user's checkout.
+   */
+  readonly projectDir: string;
+  /** The lab stack's settings file (Pulumi.<stack>.yaml in projectDir). */
   readonly configFile: string;
   readonly stack: string;
   readonly env: Record<string, string>;
@@ -41,9 +54,11 @@ export interface EngineSetup {
  */
 export function engineSetup(runDir: string, stack: string, passphrase: string): EngineSetup {
   const backendDir = join(runDir, "pulumi-state");
+  const projectDir = join(runDir, "project");
   return {
     backendDir,
-    configFile: join(runDir, `Pulumi.${stack}.yaml`),
+    projectDir,
+    configFile: join(projectDir, `Pulumi.${stack}.yaml`),
     stack,
     env: {
       PULUMI_BACKEND_URL: `file://${backendDir}`,
@@ -75,10 +90,36 @@ export function renderEngineConfig(stack: StackConfig, apiUrl: string): string {
   return stringify({ config });
 }
 
-/** Writes the backend directory and the configuration file. */
-export function prepareEngine(setup: EngineSetup, stack: StackConfig, apiUrl: string): void {
+/**
+ * Writes the backend directory, the linked project directory (every entry of `repoDir`
+ * but stack settings files, git metadata and caches) and the stack's settings file.
+ */
+export function prepareEngine(
+  setup: EngineSetup,
+  stack: StackConfig,
+  apiUrl: string,
+  repoDir: string,
+): void {
   mkdirSync(setup.backendDir, { recursive: true });
+  mkdirSync(setup.projectDir, { recursive: true });
+  for (const entry of readdirSync(repoDir)) {
+    if (/^Pulumi\..+\.ya?ml$/.test(entry) || entry === ".git" || entry === ".lab-cache") continue;
+    const link = join(setup.projectDir, entry);
+    if (!existsSync(link)) symlinkSync(join(repoDir, entry), link);
+  }
   writeFileSync(setup.configFile, renderEngineConfig(stack, apiUrl));
+}
+
+/**
+ * Sets one setting in the stack's settings file, keeping everything the engine wrote there
+ * (the encryption salt, the token's ciphertext).
+ */
+export function setStackSetting(configFile: string, key: string, value: unknown): void {
+  const doc = (parse(readFileSync(configFile, "utf8")) ?? {}) as {
+    config?: Record<string, unknown>;
+  };
+  doc.config = { ...(doc.config ?? {}), [key]: value };
+  writeFileSync(configFile, stringify(doc));
 }
 
 /** One engine step: argv after `pulumi`, and what it reads on stdin. */
@@ -90,8 +131,7 @@ export interface EngineStep {
 
 /** The steps of a rehearsal, in order (`scenario` adds its own after the second up). */
 export function engineSteps(setup: EngineSetup, token: string): EngineStep[] {
-  const common = ["--stack", setup.stack, "--non-interactive"];
-  const withConfig = [...common, "--config-file", setup.configFile];
+  const withConfig = ["--stack", setup.stack, "--non-interactive"];
   return [
     {
       name: "stack init",
@@ -212,16 +252,23 @@ function tryJson(s: string): unknown {
   }
 }
 
+/** `--scenario replace`'s up. */
+export function replaceStep(setup: EngineSetup): EngineStep {
+  return {
+    name: "replace up",
+    argv: ["up", "--yes", "--json", "--stack", setup.stack, "--non-interactive"],
+  };
+}
+
 /** Runs one step from the deployer's namespace (`ip netns exec <inet> pulumi ...`). */
 export function runStep(
   inet: string,
   pulumi: string,
   step: EngineStep,
   setup: EngineSetup,
-  cwd: string,
 ): ReturnType<typeof nsRun> {
   return nsRun(inet, [pulumi, ...step.argv], {
-    cwd,
+    cwd: setup.projectDir,
     env: setup.env,
     input: step.stdin,
     timeoutMs: 60 * 60 * 1000,

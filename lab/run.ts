@@ -4,12 +4,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadFleetConfig } from "../components/config";
 import { type LabApi, startLabApi } from "./api";
 import { parseModuleResults } from "./droplet";
+import { type EngineOptions, runEngine } from "./engineRun";
 import { sleep } from "./exec";
 import { ensureImage } from "./image";
 import { type Faults, Lab, newPrefix } from "./lab";
 import { ApiClient, PROVIDER_TIMING, type Timing } from "./provider/client";
 import { PROVIDER_INVOKES, PROVIDER_RESOURCES } from "./provider/index";
-import { readStackConfig } from "./stack";
+import { readStackConfig, type StackConfig } from "./stack";
 
 /** What the lab did with one resource the program registered. */
 export interface ResourceRecord {
@@ -61,6 +62,8 @@ export interface LabReport {
   resources: ResourceRecord[];
   notes: string[];
   members: MemberReport[];
+  /** Requests the emulated API answered, by resource type (lab/do's own count). */
+  apiRequests?: Record<string, number>;
   leftovers?: unknown;
 }
 
@@ -77,6 +80,8 @@ export interface RunLabOptions {
   readonly prefix?: string;
   /** Awaited before teardown (`--keep`: leave the lab up for inspection until Ctrl-C). */
   readonly beforeTeardown?: (lab: Lab, api: LabApi) => Promise<void>;
+  /** `--engine pulumi`: the real Pulumi CLI instead of the mock runtime. */
+  readonly engine?: EngineOptions;
   /** Multiplies every provider wait (StateChangeConf delays, back-offs); 1 = the provider's. */
   readonly waitScale?: number;
 }
@@ -146,116 +151,20 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
     await lab.up();
     log(`topology up: switch ${lab.sw}, edge ${lab.edge}, internet ${lab.inet}`);
     api = await startLabApi(lab);
-    const endpoint = api.endpoint;
     log(
       `DigitalOcean API emulated: ${api.endpoint.socketPath} (host), ${api.url} (from ${lab.inet})`,
     );
 
-    let firstFailure: Error | undefined;
-    const inflight = new Set<Promise<unknown>>();
-    // The first failing realisation (or a rejection the SDK leaves unhandled) fails the run,
-    // as a failing resource fails `pulumi up`.
-    let failRun: (e: unknown) => void = () => undefined;
-    const failed = new Promise<never>((_, reject) => {
-      failRun = (e: unknown) => reject(e instanceof Error ? e : new Error(String(e)));
-      process.on("unhandledRejection", failRun);
-    });
-    failed.catch(() => undefined);
-
-    const timing: Timing = { scale: opts.waitScale ?? PROVIDER_TIMING.scale };
-    const mocks: pulumi.runtime.Mocks = {
-      call: async (args) => {
-        const inv = PROVIDER_INVOKES.get(args.token);
-        if (!inv) throw new Error(`invoke ${args.token}: not emulated by the lab`);
-        const rec: ResourceRecord = {
-          type: `invoke ${args.token}`,
-          name: args.token.replace(/^.*:/, ""),
-          status: "pending",
-          via: "api",
-        };
-        report.resources.push(rec);
-        const client = new ApiClient(endpoint, timing);
-        const started = Date.now();
-        try {
-          const out = await inv.invoke(
-            client,
-            unwrapSecrets(args.inputs) as Record<string, unknown>,
-          );
-          rec.status = "emulated";
-          return out;
-        } catch (e) {
-          rec.status = "failed";
-          rec.detail = (e as Error).message;
-          throw e;
-        } finally {
-          rec.apiCalls = client.log;
-          rec.seconds = (Date.now() - started) / 1000;
-        }
-      },
-      newResource: async (args) => {
-        if (!args.custom) return { id: undefined, state: {} };
-        const rec: ResourceRecord = { type: args.type, name: args.name, status: "pending" };
-        report.resources.push(rec);
-        const started = Date.now();
-        const client = new ApiClient(endpoint, timing);
-        const work = realise(
-          lab,
-          client,
-          rec,
-          args.type,
-          args.name,
-          unwrapSecrets(args.inputs) as Record<string, unknown>,
-        );
-        inflight.add(work);
-        try {
-          const state = await work;
-          rec.seconds = (Date.now() - started) / 1000;
-          if (state === undefined) {
-            rec.status = "not emulated";
-            log(`NOT EMULATED ${args.type} ${args.name} (accepted with its inputs as outputs)`);
-            return { id: `not-emulated-${args.name}`, state: args.inputs };
-          }
-          rec.status = "emulated";
-          const { __id, ...rest } = state;
-          const calls = rec.via === "api" ? `, ${client.calls} API calls` : "";
-          log(`${shortType(args.type)} ${args.name} ready (${rec.seconds.toFixed(1)} s${calls})`);
-          return { id: String(__id ?? `${args.name}-id`), state: rest };
-        } catch (e) {
-          rec.status = "failed";
-          rec.detail = (e as Error).message;
-          firstFailure ??= e as Error;
-          log(`FAILED ${shortType(args.type)} ${args.name}: ${(e as Error).message}`);
-          failRun(e);
-          throw e;
-        } finally {
-          if (rec.via === "api") rec.apiCalls = client.log;
-          inflight.delete(work);
-        }
-      },
-    };
-
-    pulumi.runtime.setAllConfig(stack.config);
-    await pulumi.runtime.setMocks(mocks, stack.project, stack.stack, false);
-    log(`running the program ${PROGRAM} under Pulumi's mock runtime`);
-    const program = require(PROGRAM) as Record<string, pulumi.Input<unknown>>;
-    const outputs = await Promise.race([
-      Promise.all(Object.entries(program).map(async ([k, v]) => [k, await settle(v)] as const)),
-      failed,
-    ]);
-    while (inflight.size > 0) await Promise.race([Promise.allSettled([...inflight]), failed]);
-    if (firstFailure) throw firstFailure;
-    log("program finished: every resource realised");
-    const members = (Object.fromEntries(outputs).members ?? {}) as Record<
-      string,
-      { name: string; ipv4: string; ipv6: string | null; dropletId: string }
-    >;
-    const verifyCommands = report.resources.filter((r) => r.type.startsWith("command:"));
+    const { members, verifyCommands } = opts.engine
+      ? await runEngine(lab, api, stack, report, opts.engine, log)
+      : await runMockProgram(lab, api, stack, report, opts, log);
+    report.apiRequests = api.server.counts();
     const timeout =
       opts.syncTimeoutSeconds ??
       Number(stack.config[`${stack.project}:verifyTimeoutSeconds`] ?? LAB_SYNC_TIMEOUT_SECONDS);
 
     report.members = await Promise.all(
-      Object.values(members).map((m) => checkMember(lab, m, verifyCommands, timeout, log)),
+      members.map((m) => checkMember(lab, m, verifyCommands, timeout, log)),
     );
     for (const n of lab.notes) report.notes.push(n);
     const bad = report.members.filter((m) => !m.verification.ok);
@@ -280,6 +189,129 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
     lab.td.run();
     for (const l of lab.td.log) report.notes.push(`teardown: ${l}`);
   }
+}
+
+/** A member as the program exports it (index.ts `members`). */
+export interface MemberOutput {
+  readonly name: string;
+  readonly ipv4: string;
+  readonly ipv6: string | null;
+  readonly dropletId: string;
+}
+
+/** What a deployment left for the lab's checks: the members and the verification commands. */
+export interface Deployed {
+  readonly members: readonly MemberOutput[];
+  readonly verifyCommands: readonly { name: string; status: string }[];
+}
+
+/**
+ * The program (index.ts) under Pulumi's mock runtime: each resource it registers becomes the
+ * DigitalOcean provider's API calls (lab/provider/), or a key/command realised by the lab.
+ */
+async function runMockProgram(
+  lab: Lab,
+  api: LabApi,
+  stack: StackConfig,
+  report: LabReport,
+  opts: RunLabOptions,
+  log: (msg: string) => void,
+): Promise<Deployed> {
+  const endpoint = api.endpoint;
+  let firstFailure: Error | undefined;
+  const inflight = new Set<Promise<unknown>>();
+  // The first failing realisation (or a rejection the SDK leaves unhandled) fails the run,
+  // as a failing resource fails `pulumi up`.
+  let failRun: (e: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => {
+    failRun = (e: unknown) => reject(e instanceof Error ? e : new Error(String(e)));
+    process.on("unhandledRejection", failRun);
+  });
+  failed.catch(() => undefined);
+
+  const timing: Timing = { scale: opts.waitScale ?? PROVIDER_TIMING.scale };
+  const mocks: pulumi.runtime.Mocks = {
+    call: async (args) => {
+      const inv = PROVIDER_INVOKES.get(args.token);
+      if (!inv) throw new Error(`invoke ${args.token}: not emulated by the lab`);
+      const rec: ResourceRecord = {
+        type: `invoke ${args.token}`,
+        name: args.token.replace(/^.*:/, ""),
+        status: "pending",
+        via: "api",
+      };
+      report.resources.push(rec);
+      const client = new ApiClient(endpoint, timing);
+      const started = Date.now();
+      try {
+        const out = await inv.invoke(client, unwrapSecrets(args.inputs) as Record<string, unknown>);
+        rec.status = "emulated";
+        return out;
+      } catch (e) {
+        rec.status = "failed";
+        rec.detail = (e as Error).message;
+        throw e;
+      } finally {
+        rec.apiCalls = client.log;
+        rec.seconds = (Date.now() - started) / 1000;
+      }
+    },
+    newResource: async (args) => {
+      if (!args.custom) return { id: undefined, state: {} };
+      const rec: ResourceRecord = { type: args.type, name: args.name, status: "pending" };
+      report.resources.push(rec);
+      const started = Date.now();
+      const client = new ApiClient(endpoint, timing);
+      const work = realise(
+        lab,
+        client,
+        rec,
+        args.type,
+        args.name,
+        unwrapSecrets(args.inputs) as Record<string, unknown>,
+      );
+      inflight.add(work);
+      try {
+        const state = await work;
+        rec.seconds = (Date.now() - started) / 1000;
+        if (state === undefined) {
+          rec.status = "not emulated";
+          log(`NOT EMULATED ${args.type} ${args.name} (accepted with its inputs as outputs)`);
+          return { id: `not-emulated-${args.name}`, state: args.inputs };
+        }
+        rec.status = "emulated";
+        const { __id, ...rest } = state;
+        const calls = rec.via === "api" ? `, ${client.calls} API calls` : "";
+        log(`${shortType(args.type)} ${args.name} ready (${rec.seconds.toFixed(1)} s${calls})`);
+        return { id: String(__id ?? `${args.name}-id`), state: rest };
+      } catch (e) {
+        rec.status = "failed";
+        rec.detail = (e as Error).message;
+        firstFailure ??= e as Error;
+        log(`FAILED ${shortType(args.type)} ${args.name}: ${(e as Error).message}`);
+        failRun(e);
+        throw e;
+      } finally {
+        if (rec.via === "api") rec.apiCalls = client.log;
+        inflight.delete(work);
+      }
+    },
+  };
+
+  pulumi.runtime.setAllConfig(stack.config);
+  await pulumi.runtime.setMocks(mocks, stack.project, stack.stack, false);
+  log(`running the program ${PROGRAM} under Pulumi's mock runtime`);
+  const program = require(PROGRAM) as Record<string, pulumi.Input<unknown>>;
+  const outputs = await Promise.race([
+    Promise.all(Object.entries(program).map(async ([k, v]) => [k, await settle(v)] as const)),
+    failed,
+  ]);
+  while (inflight.size > 0) await Promise.race([Promise.allSettled([...inflight]), failed]);
+  if (firstFailure) throw firstFailure;
+  log("program finished: every resource realised");
+  const members = (Object.fromEntries(outputs).members ?? {}) as Record<string, MemberOutput>;
+  const verifyCommands = report.resources.filter((r) => r.type.startsWith("command:"));
+  return { members: Object.values(members), verifyCommands };
 }
 
 const shortType = (t: string): string => t.replace(/^digitalocean:index\/\w+:/, "digitalocean:");
@@ -336,8 +368,8 @@ async function realise(
 /** Waits for the member's boot, then measures it from outside (politely: one query per 2 s). */
 async function checkMember(
   lab: Lab,
-  m: { name: string; ipv4: string; ipv6: string | null; dropletId: string },
-  commands: { name: string; status: string }[],
+  m: MemberOutput,
+  commands: readonly { name: string; status: string }[],
   timeoutSeconds: number,
   log: (msg: string) => void,
 ): Promise<MemberReport> {

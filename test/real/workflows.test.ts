@@ -164,7 +164,21 @@ describe("pr.yml", () => {
     const lab = wf.jobs["real-and-lab"];
     expect(lab?.container).toMatchObject({ image: "debian:bookworm", options: "--privileged" });
     expect(lab?.steps.map((s) => s.run)).toContain("npx vitest run --project real --project lab");
-    expect(wf.jobs.preview?.needs).toEqual(["check", "real-and-lab"]);
+    expect(wf.jobs.preview?.needs).toEqual(["check", "real-and-lab", "lab-rehearsal"]);
+  });
+
+  it("rehearses pulumi up in the lab as root with the real Pulumi CLI before the preview", () => {
+    const job = wf.jobs["lab-rehearsal"];
+    expect(job?.container).toMatchObject({ image: "debian:bookworm", options: "--privileged" });
+    const steps = job?.steps ?? [];
+    const install = steps.findIndex((s) => s.uses?.startsWith("pulumi/actions@"));
+    const rehearse = steps.findIndex((s) => s.run?.includes("npm run lab -- --engine pulumi"));
+    expect(install).toBeGreaterThanOrEqual(0);
+    // Install only: no command, so the action runs nothing against a backend.
+    expect(steps[install]?.with?.command).toBeUndefined();
+    expect(rehearse).toBeGreaterThan(install);
+    expect(steps[rehearse]?.run).toMatch(/--scenario replace/);
+    expect(steps[rehearse]?.run).toMatch(/--summary "\$GITHUB_STEP_SUMMARY"/);
   });
 
   it("previews with the policy pack and comments on the PR", () => {

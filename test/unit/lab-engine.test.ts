@@ -1,8 +1,15 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import {
   changesIn,
   engineSetup,
@@ -13,6 +20,7 @@ import {
   renderEngineConfig,
   replaceUpstreams,
   resourcesIn,
+  setStackSetting,
 } from "../../lab/engine";
 import type { StackConfig } from "../../lab/stack";
 
@@ -42,7 +50,8 @@ describe("lab --engine pulumi", () => {
     const s = engineSetup("/run/lab/ntpl-abc", "lab", "pass-1");
     expect(s.env.PULUMI_BACKEND_URL).toBe("file:///run/lab/ntpl-abc/pulumi-state");
     expect(s.env.PULUMI_CONFIG_PASSPHRASE).toBe("pass-1");
-    expect(s.configFile).toBe("/run/lab/ntpl-abc/Pulumi.lab.yaml");
+    expect(s.projectDir).toBe("/run/lab/ntpl-abc/project");
+    expect(s.configFile).toBe("/run/lab/ntpl-abc/project/Pulumi.lab.yaml");
   });
 
   it("points the DigitalOcean provider at the emulated API, keeps structured settings, writes no token", () => {
@@ -54,10 +63,42 @@ describe("lab --engine pulumi", () => {
     expect(doc.config["ntp-pool:upstreams"]).toHaveLength(4);
     expect(doc.config["ntp-pool:size"]).toBe("s-1vcpu-1gb");
     expect(doc.config["digitalocean:token"]).toBeUndefined();
+  });
+
+  it("links the project into the run directory without the user's stack files, and edits settings in place", () => {
+    const repo = mkdtempSync(join(tmpdir(), "ntp-lab-repo-"));
+    for (const f of ["Pulumi.yaml", "index.ts", "Pulumi.dev.yaml"])
+      writeFileSync(join(repo, f), "x");
+    mkdirSync(join(repo, "components"));
     const dir = mkdtempSync(join(tmpdir(), "ntp-lab-engine-"));
     const setup = engineSetup(dir, "lab", "p");
-    prepareEngine(setup, stack, "http://127.0.0.1:8080");
-    expect(readFileSync(setup.configFile, "utf8")).toContain("digitalocean:apiEndpoint");
+    prepareEngine(setup, stack, "http://127.0.0.1:8080", repo);
+    expect(readdirSync(setup.projectDir).sort()).toEqual([
+      "Pulumi.lab.yaml",
+      "Pulumi.yaml",
+      "components",
+      "index.ts",
+    ]);
+    expect(lstatSync(join(setup.projectDir, "index.ts")).isSymbolicLink()).toBe(true);
+    // What the engine adds (salt, the token's ciphertext) survives a scenario's edit.
+    const doc = parse(readFileSync(setup.configFile, "utf8")) as Record<string, unknown>;
+    writeFileSync(
+      setup.configFile,
+      stringify({
+        ...doc,
+        encryptionsalt: "v1:abc",
+        config: { ...(doc.config as object), "digitalocean:token": { secure: "v1:xyz" } },
+      }),
+    );
+    setStackSetting(setup.configFile, "ntp-pool:upstreams", ["b", "a"]);
+    const after = parse(readFileSync(setup.configFile, "utf8")) as {
+      encryptionsalt: string;
+      config: Record<string, unknown>;
+    };
+    expect(after.encryptionsalt).toBe("v1:abc");
+    expect(after.config["digitalocean:token"]).toEqual({ secure: "v1:xyz" });
+    expect(after.config["ntp-pool:upstreams"]).toEqual(["b", "a"]);
+    expect(after.config["digitalocean:apiEndpoint"]).toBe("http://127.0.0.1:8080");
   });
 
   it("runs preview with the policy pack, then up, then a second up; the token only on stdin", () => {
@@ -67,7 +108,7 @@ describe("lab --engine pulumi", () => {
     const preview = steps[2]?.argv ?? [];
     expect(preview.slice(0, 3)).toEqual(["preview", "--policy-pack", "policy"]);
     expect(preview).toContain("--json");
-    expect(preview).toEqual(expect.arrayContaining(["--config-file", "/r/Pulumi.lab.yaml"]));
+    expect(preview).toEqual(expect.arrayContaining(["--stack", "lab", "--non-interactive"]));
     expect(steps[3]?.argv.slice(0, 2)).toEqual(["up", "--yes"]);
     for (const s of steps) expect(s.argv.join(" ")).not.toContain("dop_v1_secret");
     expect(steps[1]?.stdin).toBe("dop_v1_secret");
