@@ -37,6 +37,31 @@ describe("lab", () => {
       expect(modules.find((x) => x.module === mod)?.result, mod).toBe("SUCCESS");
     }
     expect(run.out).toMatch(/PASS/);
+    // Realised only through the emulated API, with the provider's call sequences.
+    const res = run.report?.resources ?? [];
+    const doRes = res.filter((r) => r.type.startsWith("digitalocean:"));
+    expect(doRes.length).toBeGreaterThanOrEqual(8);
+    for (const r of doRes) {
+      expect(r.via, r.type).toBe("api");
+      expect(r.apiCalls?.[0], r.type).toMatch(/^POST \/v2\//);
+    }
+    const calls = (t: string) => res.find((r) => r.type.endsWith(`:${t}`))?.apiCalls ?? [];
+    expect(calls("Droplet")[0]).toBe("POST /v2/droplets");
+    expect(
+      calls("Droplet")
+        .slice(1)
+        .every((c) => /^GET \/v2\/droplets\/\d+$/.test(c)),
+    ).toBe(true);
+    expect(calls("ReservedIpAssignment")).toEqual([
+      expect.stringMatching(/^GET \/v2\/droplets\/\d+\/actions\?per_page=50$/),
+      expect.stringMatching(/^POST \/v2\/reserved_ips\/[\d.]+\/actions$/),
+      ...calls("ReservedIpAssignment")
+        .slice(2, -1)
+        .map(() => expect.stringMatching(/^GET \/v2\/reserved_ips\/[\d.]+\/actions\/\d+$/)),
+      expect.stringMatching(/^GET \/v2\/reserved_ips\/[\d.]+$/),
+    ]);
+    expect(run.out).toMatch(/^total\s+\d+$/m);
+    expect(run.out).toMatch(/^lab run: [\d.]+ s$/m);
     expect(after).toEqual(before);
     expectClean(run);
   });

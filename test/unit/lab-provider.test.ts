@@ -3,6 +3,7 @@ import { waitForState } from "../../lab/provider/client";
 import { dropletCreateRequest } from "../../lab/provider/droplet";
 import { firewallRequest } from "../../lab/provider/firewall";
 import { matches } from "../../lab/provider/sshKeys";
+import { DROPLET_INPUTS } from "./lab-fixtures";
 
 // The driver's request shapes and StateChangeConf, against what
 // terraform-provider-digitalocean v2.99.1 sends and does (files cited in lab/provider/).
@@ -62,14 +63,7 @@ describe("lab driver: StateChangeConf", () => {
 describe("lab driver: request bodies", () => {
   it("sends a droplet create as expandDropletCreateRequest does", () => {
     const req = dropletCreateRequest("web", {
-      name: "ams-ntp-1",
-      region: "ams3",
-      size: "s-1vcpu-1gb",
-      image: "debian-12-x64",
-      ipv6: true,
-      monitoring: true,
-      userData: "#cloud-config\n",
-      tags: ["ntppool-ams-ntp-1"],
+      ...DROPLET_INPUTS,
       sshKeys: ["41000001", "3b:16:bf:00"],
     });
     expect(req).toEqual({
