@@ -146,6 +146,18 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
 
     const mocks: pulumi.runtime.Mocks = {
       call: (args) => {
+        // DigitalOcean's defaults for a new account (docs: reserved-ips/details/limits).
+        if (args.token === "digitalocean:index/getAccount:getAccount")
+          return { id: "lab", status: "active", dropletLimit: 25, floatingIpLimit: 3 };
+        if (args.token === "digitalocean:index/getSshKeys:getSshKeys")
+          return {
+            id: "lab",
+            sshKeys: [...lab.sshKeys.entries()].map(([id, k]) => ({
+              id: Number(id),
+              name: id,
+              ...k,
+            })),
+          };
         throw new Error(`invoke ${args.token}: not emulated by the lab`);
       },
       newResource: async (args) => {
@@ -186,7 +198,7 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
     };
 
     pulumi.runtime.setAllConfig(stack.config);
-    await pulumi.runtime.setMocks(mocks, stack.project, stack.stack, false);
+    await pulumi.runtime.setMocks(mocks, stack.project, stack.stack, false, "organization");
     log(`running the program ${PROGRAM} under Pulumi's mock runtime`);
     const program = require(PROGRAM) as Record<string, pulumi.Input<unknown>>;
     const outputs = await Promise.race([

@@ -48,6 +48,7 @@ pulumi.runtime.setMocks(
   "ntp-pool",
   "test",
   false,
+  "organization",
 );
 
 /** Stands in for the ReservedIpAssignment and Firewall (custom resources, as they are). */
@@ -76,6 +77,8 @@ function build(ipv6?: string) {
       ),
       upstreams: ["ntp1.example", "ntp2.example", "ntp3.example", "ntp4.example"],
       dropletId: pulumi.output("400123"),
+      sshSourceCidrs: ["198.51.100.7/32"],
+      reservedIpv6: ipv6,
       timeoutSeconds: 300,
     },
     { dependsOn: [assignment, firewall] },
@@ -91,19 +94,19 @@ describe("Verification component", () => {
     const comp = recorded.find((r) => r.type === "ntppool:index:Verification");
     const cmds = recorded.filter((r) => r.type.startsWith("command:"));
     expect(cmds.map((c) => [c.type, c.name])).toEqual([
-      ["command:remote:Command", "a-verify-on-droplet"],
       ["command:local:Command", "a-verify-outside"],
+      ["command:remote:Command", "a-verify-on-droplet"],
     ]);
     for (const c of cmds) expect(c.parent).toBe(comp?.urn);
   });
 
   it("remote: script on stdin, inline arguments, no environment, triggers on the droplet id, secret key", async () => {
-    const { v } = build();
+    const { v } = build("2001:db8::7");
     await value(v.summary);
     await settle();
     const r = recorded.find((x) => x.type === "command:remote:Command");
     expect(r?.inputs.create).toBe(
-      "sh -s -- --timeout 300 --upstream ntp1.example --upstream ntp2.example --upstream ntp3.example --upstream ntp4.example",
+      "sh -s -- --timeout 300 --reserved-ipv6 2001:db8::7 --upstream ntp1.example --upstream ntp2.example --upstream ntp3.example --upstream ntp4.example",
     );
     expect(r?.inputs.stdin).toBe(readVerifyScript());
     expect(r?.inputs.environment).toBeUndefined();
@@ -116,24 +119,38 @@ describe("Verification component", () => {
         host: "203.0.113.7",
         user: "root",
         privateKey: expect.stringContaining("SECRET"),
-        dialErrorLimit: 30,
+        // Unlimited dials, bounded by time instead (next test).
+        dialErrorLimit: -1,
       }),
     });
     expect(await isSecret(v.onDroplet.connection)).toBe(true);
   });
 
-  it("local: runs verify/outside.ts with both addresses, after the on-droplet check", async () => {
+  it("both commands are bounded by the timeout (customTimeouts), a minute past the scripts' own bound", async () => {
+    const { v } = build();
+    await value(v.summary);
+    await settle();
+    for (const c of recorded.filter((x) => x.type.startsWith("command:"))) {
+      expect([c.name, c.customTimeouts]).toEqual([c.name, { create: "360s", update: "360s" }]);
+    }
+  });
+
+  it("local: first, the same text on every machine, waits for the droplet and probes SSH", async () => {
     const { v } = build("2001:db8::7");
     await value(v.summary);
     await settle();
     const l = recorded.find((x) => x.type === "command:local:Command");
-    const remoteUrn = recorded.find((x) => x.type === "command:remote:Command")?.urn;
+    const r = recorded.find((x) => x.type === "command:remote:Command");
     expect(String(l?.inputs.create)).toMatch(
-      /^\S+node\S* \S+\/node_modules\/tsx\/dist\/cli\.mjs \S+\/verify\/outside\.ts --ipv4 203\.0\.113\.7 --ipv6 2001:db8::7 --upstream ntp1\.example .* --json$/,
+      /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --ipv6 2001:db8::7 --upstream ntp1\.example .* --wait-seconds 300 --ssh-port 22 --ssh-source 198\.51\.100\.7\/32 --json$/,
     );
+    expect(String(l?.inputs.create)).not.toContain(process.cwd());
+    expect(String(l?.inputs.create)).not.toContain(process.execPath);
     expect(l?.inputs.environment).toBeUndefined();
     expect(l?.inputs.triggers).toEqual(["400123"]);
-    expect(l?.dependencies).toContain(remoteUrn);
+    // The SSH check runs only after the outside check has seen SSH reachable.
+    expect(r?.dependencies).toContain(l?.urn);
+    expect(l?.dependencies).not.toContain(r?.urn);
   });
 
   it("both commands depend on the IP assignment and the firewall", async () => {

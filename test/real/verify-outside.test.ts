@@ -1,8 +1,8 @@
 import * as path from "node:path";
+import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderLocalVerifyCommand } from "../../verify/commands";
 import { parseNtpdig } from "../../verify/parse";
-import { OUTSIDE_SCRIPT_PATH } from "../../verify/paths";
 import { outsideSchema } from "../../verify/summary";
 import {
   leapFileExpiring,
@@ -34,13 +34,12 @@ async function outside(
   args: { ipv4: string; ipv6?: string; upstreams: string[] },
   extra: string[] = [],
 ) {
-  const cmd = renderLocalVerifyCommand({
-    node: process.execPath,
-    tsxCli: TSX_CLI,
-    outsideScript: OUTSIDE_SCRIPT_PATH,
-    ...args,
+  const cmd = renderLocalVerifyCommand(args);
+  // As the command provider runs it: /bin/sh -c in the project directory, node from PATH.
+  const path = `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`;
+  return net.exec(cli, ["sh", "-c", `cd ${ROOT} && PATH=${path} && ${cmd} ${extra.join(" ")}`], {
+    timeoutMs: 90_000,
   });
-  return net.exec(cli, ["sh", "-c", `${cmd} ${extra.join(" ")}`], { timeoutMs: 90_000 });
 }
 
 async function probe(args: string[]): Promise<Record<string, unknown>[]> {
