@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { mustRun } from "./exec";
+import { mustRun, sleep } from "./exec";
 
 /** Debian release of the lab droplets (DigitalOcean's `debian-12-x64`). */
 export const DEBIAN_SUITE = "bookworm";
@@ -109,10 +109,23 @@ export function renderImageCloudCfg(): string {
   ].join("\n");
 }
 
+/**
+ * The source text of function `name` of this file, as written: a cache key part that is the
+ * same whichever transpiler loaded the module (Function.toString() differs between tsx, which
+ * the lab CLI runs under, and vitest, whose global setup builds the same images).
+ */
+function sourceOf(name: string): string {
+  const text = readFileSync(join(__dirname, "image.ts"), "utf8");
+  const start = text.indexOf(`function ${name}(`);
+  const end = text.indexOf("\n}\n", start);
+  if (start < 0 || end < 0) throw new Error(`lab/image.ts: no function ${name}`);
+  return text.slice(start, end);
+}
+
 function toolsKey(): string {
   return createHash("sha256")
     .update(JSON.stringify({ DEBIAN_SUITE, DEBIAN_MIRROR, TOOLS_PACKAGES, TOOLS_UNPACKED }))
-    .update(layerTools.toString())
+    .update(sourceOf("layerTools"))
     .digest("hex")
     .slice(0, 12);
 }
@@ -141,7 +154,7 @@ function imageKey(): string {
   h.update(JSON.stringify({ DEBIAN_SUITE, DEBIAN_MIRROR, IMAGE_PACKAGES }));
   h.update(renderImageCloudCfg());
   // The lab layer is part of the image: a change to it must rebuild the image.
-  h.update(layer.toString());
+  h.update(sourceOf("layer"));
   h.update(readFileSync(join(__dirname, "nosystime.c")));
   return h.digest("hex").slice(0, 12);
 }
@@ -190,15 +203,19 @@ export async function ensureImage(
   const debs = join(cacheDir, "debs");
   mkdirSync(debs, { recursive: true });
   const repo = await ensureRepo(cacheDir, debs, progress);
-  const tools = await ensureToolsImage(cacheDir, progress);
-  const r = await ensureRoot({
-    dir: join(cacheDir, `image-${imageKey()}`),
-    what: "droplet image",
-    packages: IMAGE_PACKAGES,
-    debs,
-    progress,
-    layer: (broot) => layer(broot, hostShim),
-  });
+  // The two roots are independent: built side by side (debootstrap is mostly waiting on
+  // dpkg, one core each).
+  const [tools, r] = await Promise.all([
+    ensureToolsImage(cacheDir, progress),
+    ensureRoot({
+      dir: join(cacheDir, `image-${imageKey()}`),
+      what: "droplet image",
+      packages: IMAGE_PACKAGES,
+      debs,
+      progress,
+      layer: (broot) => layer(broot, hostShim),
+    }),
+  ]);
   return { root: r.root, repo, built: r.built, hostShim, tools };
 }
 
@@ -235,6 +252,43 @@ async function ensureRoot(o: {
 }): Promise<{ root: string; built: boolean }> {
   const root = join(o.dir, "root");
   if (existsSync(join(o.dir, "complete"))) return { root, built: false };
+  // One builder at a time (the test tiers' global setups and lab runs may start together):
+  // the others wait for it, and take over when it died without finishing.
+  const lock = `${o.dir}.lock`;
+  for (let announced = false; ; ) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
+      break;
+    } catch {
+      if (existsSync(join(o.dir, "complete"))) return { root, built: false };
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(join(lock, "pid"), "utf8"));
+      } catch {
+        // The holder has not written its PID yet, or just finished: look again.
+      }
+      if (holder > 0 && !existsSync(`/proc/${holder}`)) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (!announced) o.progress(`${o.what}: waiting for process ${holder} that builds it`);
+      announced = true;
+      await sleep(2000);
+    }
+  }
+  try {
+    if (existsSync(join(o.dir, "complete"))) return { root, built: false };
+    return await buildRoot(o, root);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildRoot(
+  o: Parameters<typeof ensureRoot>[0],
+  root: string,
+): Promise<{ root: string; built: boolean }> {
   const build = `${o.dir}.build-${process.pid}`;
   rmSync(build, { recursive: true, force: true });
   try {

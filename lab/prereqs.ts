@@ -6,14 +6,15 @@ import { spawnSync } from "node:child_process";
  * package, or provides a time daemon (test/real/host-packages.test.ts checks that against the
  * packages' own metadata): every daemon and client (ntpd, ntpdig, ntpq, sshd, ssh, cloud-init,
  * nft, conntrack, chrony, shellcheck, rsvg-convert) runs from the lab's cached images
- * (lab/image.ts, lab/imageExec.ts), never from the host.
+ * (lab/image.ts, lab/imageExec.ts), never from the host. unshare and nsenter come from
+ * util-linux, which is Essential (on every Debian system) and not listed: it ships
+ * fstrim.timer, so it could not pass the rule above.
  */
 export const HOST_PACKAGES: Readonly<Record<string, string>> = {
   debootstrap: "building the lab's cached Debian roots (droplet image, tools image)",
   "dpkg-dev": "dpkg-scanpackages, the index of the droplets' local apt repository",
   iproute2: "ip netns/link/addr: the lab's network namespaces, veth pairs, bridges; ss",
   "libcap2-bin": "capsh, to drop CAP_SYS_TIME before every lab daemon starts",
-  "util-linux": "unshare and nsenter: the private mount/PID namespaces around each daemon",
   gcc: "building the LD_PRELOAD shims (lab/nosystime.c, the bench's receive-buffer shim)",
   "libc6-dev": "headers and crt files for those shims",
 };
