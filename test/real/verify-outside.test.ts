@@ -35,15 +35,22 @@ async function outside(
   extra: string[] = [],
 ) {
   const cmd = renderLocalVerifyCommand(args);
-  // As the command provider runs it: /bin/sh -c in the project directory, node from PATH.
+  // As the command provider runs it: /bin/sh -c in the project directory, node from PATH —
+  // the deployer's own Node.js running the project's code, not the tools image.
   const path = `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`;
-  return net.exec(cli, ["sh", "-c", `cd ${ROOT} && PATH=${path} && ${cmd} ${extra.join(" ")}`], {
-    timeoutMs: 90_000,
-  });
+  return net.hostExec(
+    cli,
+    ["sh", "-c", `cd ${ROOT} && PATH=${path} && ${cmd} ${extra.join(" ")}`],
+    {
+      timeoutMs: 90_000,
+    },
+  );
 }
 
 async function probe(args: string[]): Promise<Record<string, unknown>[]> {
-  const r = await net.exec(cli, [process.execPath, TSX_CLI, PROBE, ...args], { timeoutMs: 60_000 });
+  const r = await net.hostExec(cli, [process.execPath, TSX_CLI, PROBE, ...args], {
+    timeoutMs: 60_000,
+  });
   if (r.code !== 0) throw new Error(`probe ${args.join(" ")}: ${r.stderr}`);
   return r.stdout
     .trim()
@@ -52,7 +59,7 @@ async function probe(args: string[]): Promise<Record<string, unknown>[]> {
 }
 
 beforeAll(async () => {
-  requireRealTools(["ntpd", "ntpq", "ntpdig", "capsh", "ip", "nft"]);
+  requireRealTools(["ntpd", "ntpq", "ntpdig", "nft"]);
   net = new NtpNet();
   const leap = net.file("leap.list", leapFileExpiring(Math.floor(Date.now() / 1000) + 180 * 86400));
   for (let i = 1; i <= 4; i++) {
