@@ -281,6 +281,10 @@ async function realise(
       return lab.runRemote(name, inputs);
     case "command:local:Command":
       return lab.runLocal(name, inputs);
+    case "pulumi:pulumi:StackReference":
+      // The program reads its own stack's last outputs (components/preflight.ts); every lab
+      // run is a first deployment, so there are none.
+      return { ...inputs, outputs: {}, secretOutputNames: [], __id: String(inputs.name) };
     default:
       return undefined;
   }
