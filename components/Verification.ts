@@ -59,16 +59,18 @@ const SSH_PORT = 22;
  * droplet's own public addresses before any reserved IP moves to it, and on the reserved
  * addresses after the assignments.
  *
- * - `${name}-outside` (local.Command, first): verify/outside.ts from the deployer's machine
- *   waits for the address to serve synchronised time, probes SSH (filtered = the deployer is
- *   not in sshSourceCidrs: fail at once), then samples like a pool monitor, checks the offset
+ * - `${name}-reach` (local.Command, first): verify/outside.ts --reach-only from the
+ *   deployer's machine waits until the IPv4 address answers NTP at all and its SSH port
+ *   opens; SSH filtered while NTP answers means the deployer is not in sshSourceCidrs, and
+ *   fails at once instead of letting the SSH check dial for `timeoutSeconds`.
+ * - `${name}-on-droplet` (remote.Command): cloud-init/scripts/ntppool-verify.sh, sent on
+ *   stdin over SSH, waits for cloud-init and the first sync, checks the leap file and that
+ *   the reserved IPv6 is configured in the guest; its failures say why (upstreams
+ *   unreachable, cloud-init errors, ...), which nothing outside the droplet can see.
+ * - `${name}-outside` (local.Command, beside the SSH check): verify/outside.ts waits for a
+ *   synchronised answer, then samples like a pool monitor and checks stratum, the offset
  *   against an upstream and that mode 6 is refused.
- * - `${name}-on-droplet` (remote.Command, after it): cloud-init/scripts/ntppool-verify.sh,
- *   sent on stdin over SSH, waits for cloud-init and the first sync, checks the leap file
- *   and that the reserved IPv6 is configured in the guest.
- *
- * Outside first, so that an unreachable SSH port is reported in seconds rather than after
- * `timeoutSeconds` of dialling. Both re-run when the droplet id changes; both are bounded by
+ * Both re-run when the droplet id changes; both are bounded by
  * `timeoutSeconds` through `customTimeouts`, which the command provider applies as its
  * context deadline (pulumi-go-provider infer/provider.go wraps every provider in
  * middleware/cancel, which sets context.WithTimeout from the request's timeout).
@@ -78,6 +80,7 @@ const SSH_PORT = 22;
 export class Verification extends pulumi.ComponentResource {
   /** Both checks combined; public data only (see verify/summary.ts). */
   public readonly summary: pulumi.Output<VerificationSummary>;
+  public readonly reach: local.Command;
   public readonly onDroplet: remote.Command;
   public readonly outside: local.Command;
 
@@ -90,22 +93,23 @@ export class Verification extends pulumi.ComponentResource {
     const bound = `${timeoutSeconds + 60}s`;
     const customTimeouts = { create: bound, update: bound };
 
-    this.outside = new local.Command(
-      `${name}-outside`,
-      {
-        create: pulumi.all([args.ipv4, args.ipv6]).apply(([ipv4, ipv6]) =>
-          renderLocalVerifyCommand({
-            ipv4,
-            ...(ipv6 !== undefined ? { ipv6 } : {}),
-            upstreams,
-            waitSeconds: timeoutSeconds,
-            ssh: { port: SSH_PORT, sources: args.sshSourceCidrs },
-            requireIpv6: args.requireIpv6 ?? DEFAULTS.requireIpv6OutsideCheck,
-          }),
-        ),
-        triggers: [args.dropletId],
-        addPreviousOutputInEnv: false,
-      },
+    const outsideCommand = (reachOnly: boolean) =>
+      pulumi.all([args.ipv4, args.ipv6]).apply(([ipv4, ipv6]) =>
+        renderLocalVerifyCommand({
+          ipv4,
+          ...(ipv6 !== undefined && !reachOnly ? { ipv6 } : {}),
+          upstreams: reachOnly ? [] : upstreams,
+          waitSeconds: timeoutSeconds,
+          ...(reachOnly
+            ? { ssh: { port: SSH_PORT, sources: args.sshSourceCidrs }, reachOnly }
+            : {}),
+          requireIpv6: args.requireIpv6 ?? DEFAULTS.requireIpv6OutsideCheck,
+        }),
+      );
+
+    this.reach = new local.Command(
+      `${name}-reach`,
+      { create: outsideCommand(true), triggers: [args.dropletId], addPreviousOutputInEnv: false },
       { parent: this, dependsOn, customTimeouts },
     );
 
@@ -134,7 +138,15 @@ export class Verification extends pulumi.ComponentResource {
         // previous output would otherwise go as PULUMI_COMMAND_STDOUT.
         addPreviousOutputInEnv: false,
       },
-      { parent: this, dependsOn: [this.outside, ...dependsOn], customTimeouts },
+      { parent: this, dependsOn: [this.reach, ...dependsOn], customTimeouts },
+    );
+
+    this.outside = new local.Command(
+      `${name}-outside`,
+      { create: outsideCommand(false), triggers: [args.dropletId], addPreviousOutputInEnv: false },
+      // Beside the SSH check: it waits for the first synchronised answer itself, and a
+      // failure of both reports the SSH check's reason (upstreams, cloud-init) next to it.
+      { parent: this, dependsOn: [this.reach, ...dependsOn], customTimeouts },
     );
 
     // The stdout of a command whose connection holds a secret may come back marked secret;

@@ -61,6 +61,8 @@ export interface LocalVerifyCommandArgs {
   readonly ssh?: { readonly port: number; readonly sources: readonly string[] };
   /** Fail instead of skipping IPv6 on a deployer without an IPv6 route. */
   readonly requireIpv6?: boolean;
+  /** Only the gate: NTP answers at all and SSH opens (verify/outsideCheck.ts waitForReach). */
+  readonly reachOnly?: boolean;
 }
 
 /**
@@ -85,6 +87,7 @@ export function renderLocalVerifyCommand(args: LocalVerifyCommandArgs): string {
     for (const c of args.ssh.sources) words.push("--ssh-source", c);
   }
   if (args.requireIpv6 === true) words.push("--require-ipv6");
+  if (args.reachOnly === true) words.push("--reach-only");
   words.push("--json");
   const guard = `test -f ${OUTSIDE_SCRIPT} || { echo "outside check: ${OUTSIDE_SCRIPT} not found in $PWD: run pulumi from the project directory" >&2; exit 2; }`;
   return `${guard}; ${shellJoin(words)}`;

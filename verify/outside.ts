@@ -9,7 +9,7 @@
  * result. Exit 1: failed, "outside check: FAIL: <reason>" on stderr. Exit 2: bad arguments.
  */
 import { Command, InvalidArgumentError } from "commander";
-import { CheckFailure, OUTSIDE_DEFAULTS, runOutsideCheck } from "./outsideCheck";
+import { CheckFailure, OUTSIDE_DEFAULTS, runOutsideCheck, waitForReach } from "./outsideCheck";
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -71,6 +71,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       [],
     )
     .option("--require-ipv6", "fail instead of skipping IPv6 when this machine has no IPv6 route")
+    .option(
+      "--reach-only",
+      "only wait until the IPv4 address answers NTP at all and its SSH port opens (the gate before the SSH check)",
+    )
     .option("--json", "print the result as one JSON line on stdout", false)
     .exitOverride();
   try {
@@ -88,9 +92,20 @@ export async function main(argv: readonly string[]): Promise<number> {
     sshPort?: number;
     sshSource: string[];
     requireIpv6?: boolean;
+    reachOnly?: boolean;
     json: boolean;
   }>();
   try {
+    if (o.reachOnly === true) {
+      const reach = await waitForReach({
+        ipv4: o.ipv4,
+        upstreams: [],
+        waitSeconds: o.waitSeconds,
+        ...(o.sshPort !== undefined ? { ssh: { port: o.sshPort, sources: o.sshSource } } : {}),
+      });
+      process.stdout.write(`${JSON.stringify(reach)}\n`);
+      return 0;
+    }
     const result = await runOutsideCheck({
       ipv4: o.ipv4,
       ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}),

@@ -105,6 +105,18 @@ export interface OutsideOptions {
   readonly requireIpv6?: boolean;
 }
 
+/** What {@link waitForReach} found. */
+export interface ReachResult {
+  readonly check: "reach";
+  readonly address: string;
+  /** The first answer's verdict ("ok", "unsynchronised": ntpd runs, not synced yet). */
+  readonly ntp: string;
+  /** "open", or "not probed" without ssh. */
+  readonly ssh: string;
+  /** Seconds until both held. */
+  readonly seconds: number;
+}
+
 /** Outcome of one TCP connect attempt. */
 export type TcpProbe = "open" | "refused" | "timeout";
 
@@ -294,7 +306,8 @@ async function waitUntilServing(
   address: string,
   ctx: Ctx,
   ssh: OutsideOptions["ssh"],
-): Promise<void> {
+  want: "synchronised" | "any answer" = "synchronised",
+): Promise<NtpSample | undefined> {
   const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
   const { deps } = ctx;
   const deadline = deps.now() + o.waitSeconds * 1000;
@@ -309,7 +322,7 @@ async function waitUntilServing(
       if (s) {
         refuseKod(address, s);
         last = s;
-        synced = s.verdict === "ok";
+        synced = want === "any answer" || s.verdict === "ok";
       }
     }
     if (ssh && last !== undefined && sshState !== "open") {
@@ -321,14 +334,17 @@ async function waitUntilServing(
       }
     }
     if (synced && sshState === "open") {
-      if (o.waitSeconds > 0) deps.log(`${address}: serving time after ${queries} queries`);
-      return;
+      if (o.waitSeconds > 0)
+        deps.log(
+          `${address}: ${want === "any answer" ? "answering" : "serving time"} after ${queries} queries`,
+        );
+      return last;
     }
     if (deps.now() >= deadline) break;
     // Refused SSH: sshd is not listening yet; the NTP pacer spaces the retries.
     if (synced) await deps.sleep(o.gapMs);
   }
-  if (o.waitSeconds === 0 && sshState === "open") return;
+  if (o.waitSeconds === 0 && sshState === "open") return last;
   if (last === undefined) {
     throw new CheckFailure(
       `no NTP answer from ${address} within ${o.waitSeconds} s (${queries} queries) — is inbound UDP 123 allowed, did the droplet boot, and is ntpd answering from the address it was asked on?`,
@@ -343,6 +359,30 @@ async function waitUntilServing(
   throw new CheckFailure(
     `${address} serves time but nothing accepts SSH on port ${ssh?.port} (connection refused for ${o.waitSeconds} s): sshd is not running on the droplet`,
   );
+}
+
+/**
+ * The gate before the SSH check (Verification's `-reach` command): waits until the IPv4
+ * address answers NTP at all (ntpd is up: the droplet booted and the firewall admits NTP)
+ * and its SSH port accepts a connection. A port that is filtered while NTP answers fails at
+ * once, naming `sshSourceCidrs`; the SSH check after it then never dials into a firewall.
+ */
+export async function waitForReach(
+  opts: OutsideOptions,
+  deps: OutsideDeps = defaultDeps(opts.gapMs),
+): Promise<ReachResult> {
+  if (isIP(opts.ipv4) !== 4)
+    throw new CheckFailure(`--ipv4: ${JSON.stringify(opts.ipv4)} is not an IPv4 address`);
+  const ctx: Ctx = { opts, deps, warnings: [], reference: undefined };
+  const t0 = deps.now();
+  const first = await waitUntilServing(opts.ipv4, ctx, opts.ssh, "any answer");
+  return {
+    check: "reach",
+    address: opts.ipv4,
+    ntp: first?.verdict ?? "no answer",
+    ssh: opts.ssh ? "open" : "not probed",
+    seconds: round3((deps.now() - t0) / 1000),
+  };
 }
 
 async function checkAddress(

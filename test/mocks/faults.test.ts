@@ -66,8 +66,10 @@ describe("droplet replaced (new user-data): the reserved IP stays, the new dropl
       "ams-1-admin-keys",
       "ams-1-precheck-on-droplet",
       "ams-1-precheck-outside",
+      "ams-1-precheck-reach",
       "ams-1-verify-on-droplet",
       "ams-1-verify-outside",
+      "ams-1-verify-reach",
     ]);
     for (const c of commands) {
       expect(c.inputs.triggers, c.name).toEqual([String(newId)]);

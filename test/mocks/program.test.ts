@@ -44,9 +44,9 @@ describe("the program under mocks", () => {
       ip6Assign: 1,
       firewall: 1,
       project: 0,
-      // Pre-check (outside + on-droplet), admin keys, verification (outside + on-droplet).
+      // Pre-check and verification (reach gate, SSH check, outside check each), admin keys.
       remote: 3,
-      local: 2,
+      local: 4,
     });
     const component = ofType(resources, T.component)[0];
     for (const r of resources.filter(
@@ -208,8 +208,9 @@ describe("order of a deployment: the droplet is proven before the addresses move
     const { resources } = await runProgram(BASE_CONFIG);
     const droplet = ofType(resources, T.droplet)[0];
     const fw = ofType(resources, T.firewall)[0];
-    const preOut = named(resources, "ams-1-precheck-outside");
+    const preReach = named(resources, "ams-1-precheck-reach");
     const preSsh = named(resources, "ams-1-precheck-on-droplet");
+    const preOut = named(resources, "ams-1-precheck-outside");
     const keys = named(resources, "ams-1-admin-keys");
     const v4 = ofType(resources, T.ipAssign)[0];
     const v6 = ofType(resources, T.ip6Assign)[0];
@@ -220,12 +221,15 @@ describe("order of a deployment: the droplet is proven before the addresses move
     expect(String(preOut.inputs.create)).toContain(
       `--ipv4 ${String(droplet?.state.ipv4Address)} --ipv6 ${String(droplet?.state.ipv6Address)}`,
     );
-    expect(String(preOut.inputs.create)).toContain("--wait-seconds 600 --ssh-port 22");
+    expect(String(preReach.inputs.create)).toContain(
+      `--ipv4 ${String(droplet?.state.ipv4Address)} --wait-seconds 600 --ssh-port 22`,
+    );
     expect((preSsh.inputs.connection as { value: { host: string } }).value.host).toBe(
       droplet?.state.ipv4Address,
     );
-    expect(preOut.dependencies).toContain(fw?.urn);
-    expect(preSsh.dependencies).toContain(preOut.urn);
+    expect(preReach.dependencies).toContain(fw?.urn);
+    expect(preSsh.dependencies).toContain(preReach.urn);
+    expect(preOut.dependencies).toContain(preReach.urn);
     // Nothing is assigned before phase 1 passed; IPv6 only after IPv4.
     for (const d of [preOut.urn, preSsh.urn, keys.urn]) expect(v4?.dependencies).toContain(d);
     expect(keys.dependencies).toContain(preSsh.urn);
@@ -239,7 +243,7 @@ describe("order of a deployment: the droplet is proven before the addresses move
     }
     // Each phase re-runs on a new droplet.
     const dropletId = String(droplet?.state.dropletUrn).split(":")[2];
-    for (const c of [preOut, preSsh, keys, postOut, postSsh])
+    for (const c of [preReach, preOut, preSsh, keys, postOut, postSsh])
       expect(c.inputs.triggers, c.name).toEqual([dropletId]);
   });
 

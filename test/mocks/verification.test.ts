@@ -87,14 +87,15 @@ function build(ipv6?: string) {
 }
 
 describe("Verification component", () => {
-  it("creates one remote and one local command under the component", async () => {
+  it("creates the reach gate, the SSH check and the outside check under the component", async () => {
     const { v } = build("2001:db8::7");
     await value(v.summary);
     await settle();
     const comp = recorded.find((r) => r.type === "ntppool:index:Verification");
     const cmds = recorded.filter((r) => r.type.startsWith("command:"));
-    expect(cmds.map((c) => [c.type, c.name])).toEqual([
+    expect(cmds.map((c) => [c.type, c.name]).sort()).toEqual([
       ["command:local:Command", "a-verify-outside"],
+      ["command:local:Command", "a-verify-reach"],
       ["command:remote:Command", "a-verify-on-droplet"],
     ]);
     for (const c of cmds) expect(c.parent).toBe(comp?.urn);
@@ -126,7 +127,7 @@ describe("Verification component", () => {
     expect(await isSecret(v.onDroplet.connection)).toBe(true);
   });
 
-  it("both commands are bounded by the timeout (customTimeouts), a minute past the scripts' own bound", async () => {
+  it("every command is bounded by the timeout (customTimeouts), a minute past the scripts' own bound", async () => {
     const { v } = build();
     await value(v.summary);
     await settle();
@@ -135,25 +136,34 @@ describe("Verification component", () => {
     }
   });
 
-  it("local: first, the same text on every machine, waits for the droplet and probes SSH", async () => {
+  it("local commands: the same text on every machine; reach gate, then the SSH and outside checks", async () => {
     const { v } = build("2001:db8::7");
     await value(v.summary);
     await settle();
-    const l = recorded.find((x) => x.type === "command:local:Command");
-    const r = recorded.find((x) => x.type === "command:remote:Command");
-    expect(String(l?.inputs.create)).toMatch(
-      /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --ipv6 2001:db8::7 --upstream ntp1\.example .* --wait-seconds 300 --ssh-port 22 --ssh-source 198\.51\.100\.7\/32 --json$/,
+    const byName = (n: string) => recorded.find((x) => x.name === n);
+    const reach = byName("a-verify-reach");
+    const ssh = byName("a-verify-on-droplet");
+    const out = byName("a-verify-outside");
+    expect(String(reach?.inputs.create)).toMatch(
+      /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --wait-seconds 300 --ssh-port 22 --ssh-source 198\.51\.100\.7\/32 --reach-only --json$/,
     );
-    expect(String(l?.inputs.create)).not.toContain(process.cwd());
-    expect(String(l?.inputs.create)).not.toContain(process.execPath);
-    expect(l?.inputs.environment).toBeUndefined();
-    expect(l?.inputs.triggers).toEqual(["400123"]);
-    // The SSH check runs only after the outside check has seen SSH reachable.
-    expect(r?.dependencies).toContain(l?.urn);
-    expect(l?.dependencies).not.toContain(r?.urn);
+    expect(String(out?.inputs.create)).toMatch(
+      /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --ipv6 2001:db8::7 --upstream ntp1\.example .* --wait-seconds 300 --json$/,
+    );
+    for (const c of [reach, out]) {
+      expect(String(c?.inputs.create)).not.toContain(process.cwd());
+      expect(String(c?.inputs.create)).not.toContain(process.execPath);
+      expect(c?.inputs.environment).toBeUndefined();
+      expect(c?.inputs.triggers).toEqual(["400123"]);
+    }
+    // The SSH check dials only once the gate saw SSH open; the outside check runs beside it.
+    expect(ssh?.dependencies).toContain(reach?.urn);
+    expect(out?.dependencies).toContain(reach?.urn);
+    expect(out?.dependencies).not.toContain(ssh?.urn);
+    expect(reach?.dependencies).not.toContain(ssh?.urn);
   });
 
-  it("both commands depend on the IP assignment and the firewall", async () => {
+  it("every command depends on the IP assignment and the firewall", async () => {
     const { v } = build();
     await value(v.summary);
     await settle();

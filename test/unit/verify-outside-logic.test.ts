@@ -12,6 +12,7 @@ import {
   type OutsideDeps,
   runOutsideCheck,
   type TcpProbe,
+  waitForReach,
 } from "../../verify/outsideCheck";
 
 // The decision logic of the outside check with scripted answers; the same code runs against
@@ -391,6 +392,35 @@ describe("runOutsideCheck", () => {
       ).rejects.toThrow(
         `${MEMBER} serves time but nothing accepts SSH on port 22 (connection refused for 20 s): sshd is not running on the droplet`,
       );
+    });
+  });
+
+  describe("the reach gate before the SSH check", () => {
+    const unsync: Answer = { stratum: 0, refid: "INIT", leap: 3 };
+    const ssh = { port: 22, sources: ["203.0.113.0/24"] };
+
+    it("passes on the first answer, synchronised or not, once SSH opens", async () => {
+      const { d, sent } = deps({ [MEMBER]: ["timeout", unsync] }, undefined, ["refused", "open"]);
+      const r = await waitForReach({ ipv4: MEMBER, upstreams: [], waitSeconds: 60, ssh }, d);
+      expect(r).toMatchObject({
+        check: "reach",
+        address: MEMBER,
+        ntp: "unsynchronised",
+        ssh: "open",
+      });
+      expect(sent.filter((s) => s === MEMBER)).toHaveLength(2);
+    });
+
+    it("SSH filtered while NTP answers fails at once; no answer at all fails at the bound", async () => {
+      const f = deps({ [MEMBER]: [unsync] }, undefined, ["timeout"]);
+      await expect(
+        waitForReach({ ipv4: MEMBER, upstreams: [], waitSeconds: 600, ssh }, f.d),
+      ).rejects.toThrow(/is filtered from this machine while NTP answers/);
+      expect(f.elapsed()).toBeLessThan(5000);
+      const n = deps({});
+      await expect(
+        waitForReach({ ipv4: MEMBER, upstreams: [], waitSeconds: 10, ssh }, n.d),
+      ).rejects.toThrow(/^no NTP answer from 203\.0\.113\.7 within 10 s/);
     });
   });
 });
