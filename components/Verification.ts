@@ -52,6 +52,12 @@ const SSH_DIAL_UNLIMITED = -1;
 const SSH_PER_DIAL_TIMEOUT = 15;
 /** The port the firewall opens to sshSourceCidrs (components/firewallRules.ts). */
 const SSH_PORT = 22;
+/**
+ * The outside check waits this much longer than the SSH check for the first sync: when
+ * both fail, the SSH check's reason (upstreams unreachable, cloud-init failed), which only
+ * the droplet can see, is the first error of the run.
+ */
+const OUTSIDE_GRACE_SECONDS = 30;
 
 /**
  * The checks of one member on one pair of addresses (README "Verification"); `pulumi up`
@@ -89,8 +95,8 @@ export class Verification extends pulumi.ComponentResource {
     const timeoutSeconds = args.timeoutSeconds ?? DEFAULTS.verifyTimeoutSeconds;
     const upstreams = [...args.upstreams];
     const dependsOn = toArray(opts?.dependsOn);
-    // A little over the scripts' own bound, so that their message wins the race.
-    const bound = `${timeoutSeconds + 60}s`;
+    // A minute over the scripts' own bounds, so that their messages win the race.
+    const bound = `${timeoutSeconds + OUTSIDE_GRACE_SECONDS + 60}s`;
     const customTimeouts = { create: bound, update: bound };
 
     const outsideCommand = (reachOnly: boolean) =>
@@ -99,7 +105,7 @@ export class Verification extends pulumi.ComponentResource {
           ipv4,
           ...(ipv6 !== undefined && !reachOnly ? { ipv6 } : {}),
           upstreams: reachOnly ? [] : upstreams,
-          waitSeconds: timeoutSeconds,
+          waitSeconds: reachOnly ? timeoutSeconds : timeoutSeconds + OUTSIDE_GRACE_SECONDS,
           ...(reachOnly
             ? { ssh: { port: SSH_PORT, sources: args.sshSourceCidrs }, reachOnly }
             : {}),

@@ -35,8 +35,20 @@ export interface MemberReport {
     modules: { stage: string; module: string; result: string; detail: string }[];
   };
   peersInside?: string;
+  /**
+   * The stack's own `verification` output for the member: both phases (before the reserved
+   * IPs moved, on the droplet's own addresses; after, on the reserved ones).
+   */
+  phases?: { beforeAssignment?: PhaseSummary; afterAssignment?: PhaseSummary };
   /** Copies of the droplet's logs (cloud-init, boot, units), kept after teardown. */
   logs?: string;
+}
+
+/** The part of a verification phase the lab prints (verify/summary.ts). */
+export interface PhaseSummary {
+  readonly secondsToSync?: number;
+  readonly outside?: { ipv4?: { address: string; offsetMs: number; samples: number } };
+  readonly warnings?: readonly string[];
 }
 
 export interface LabReport {
@@ -210,7 +222,13 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
     log("program finished: every resource realised");
     const members = (Object.fromEntries(outputs).members ?? {}) as Record<
       string,
-      { name: string; ipv4: string; ipv6: string | null; dropletId: string }
+      {
+        name: string;
+        ipv4: string;
+        ipv6: string | null;
+        dropletId: string;
+        verification?: MemberReport["phases"];
+      }
     >;
     const verifyCommands = report.resources.filter((r) => r.type.startsWith("command:"));
     const timeout =
@@ -218,7 +236,10 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
       Number(stack.config[`${stack.project}:verifyTimeoutSeconds`] ?? LAB_SYNC_TIMEOUT_SECONDS);
 
     report.members = await Promise.all(
-      Object.values(members).map((m) => checkMember(lab, m, verifyCommands, timeout, log)),
+      Object.values(members).map(async (m) => ({
+        ...(await checkMember(lab, m, verifyCommands, timeout, log)),
+        ...(m.verification !== undefined ? { phases: m.verification } : {}),
+      })),
     );
     for (const n of lab.notes) report.notes.push(n);
     const bad = report.members.filter((m) => !m.verification.ok);

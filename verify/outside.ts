@@ -61,7 +61,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     )
     .option(
       "--ssh-port <n>",
-      "probe this TCP port on the IPv4 address once NTP answers; filtered = not in sshSourceCidrs",
+      "with --reach-only: the SSH port to wait for; filtered while NTP answers = not in sshSourceCidrs",
       positiveInt("--ssh-port"),
     )
     .option(
@@ -73,7 +73,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option("--require-ipv6", "fail instead of skipping IPv6 when this machine has no IPv6 route")
     .option(
       "--reach-only",
-      "only wait until the IPv4 address answers NTP at all and its SSH port opens (the gate before the SSH check)",
+      "only wait until the IPv4 address accepts SSH (the gate before the SSH check)",
     )
     .option("--json", "print the result as one JSON line on stdout", false)
     .exitOverride();
@@ -113,7 +113,6 @@ export async function main(argv: readonly string[]): Promise<number> {
       samples: o.samples,
       retries: o.retries,
       waitSeconds: o.waitSeconds,
-      ...(o.sshPort !== undefined ? { ssh: { port: o.sshPort, sources: o.sshSource } } : {}),
       requireIpv6: o.requireIpv6 === true,
     });
     for (const w of result.warnings) process.stderr.write(`outside check: warning: ${w}\n`);

@@ -5,10 +5,7 @@
  * may still be booting), then against the reserved addresses after the assignments.
  *
  * 0. With `waitSeconds`, poll the address (one packet per 2 s: NTPsec's `limited` never
- *    trips at that rate, LAB-NOTES §7) until it answers synchronised. With `ssh`, the first
- *    answer also triggers a TCP probe of the SSH port: a port that times out while NTP
- *    answers is filtered by the cloud firewall — the deployer is not in `sshSourceCidrs` —
- *    and fails at once instead of letting the SSH check dial for `verifyTimeoutSeconds`.
+ *    trips at that rate, LAB-NOTES §7) until it answers synchronised.
  * 1. `samples` NTP queries (mode 3), at most one packet per 2 s per address, each 3 s
  *    timeout — the pool monitor's own pattern (3 samples, 2 s apart, 3 s timeout). Each
  *    member query is paired with one to a reference upstream sent at the same moment, so the
@@ -97,8 +94,8 @@ export interface OutsideOptions {
   /** Seconds to wait for the first synchronised answer (the droplet may be booting). */
   readonly waitSeconds?: number;
   /**
-   * Probe this SSH port on the IPv4 address once NTP answers; `sources` are the firewall's
-   * SSH sources (`sshSourceCidrs`), named in the message when the port is filtered.
+   * The SSH port {@link waitForReach} probes; `sources` are the firewall's SSH sources
+   * (`sshSourceCidrs`), named in the message when the port is filtered.
    */
   readonly ssh?: { readonly port: number; readonly sources: readonly string[] };
   /** Fail instead of skipping the IPv6 address when this machine has no IPv6 route. */
@@ -219,7 +216,7 @@ export async function runOutsideCheck(
     v6 = undefined;
   }
   const [ipv4, ipv6] = await Promise.all([
-    checkAddress(opts.ipv4, ctx, opts.ssh),
+    checkAddress(opts.ipv4, ctx),
     v6 !== undefined ? checkAddress(v6, ctx) : Promise.resolve(undefined),
   ]);
   return {
@@ -300,72 +297,42 @@ function refuseKod(address: string, s: NtpSample): void {
 
 /**
  * Step 0: polls until `address` answers synchronised (the first sample of step 1 follows
- * 2 s later), probing SSH once it answers at all. No-op when waitSeconds is 0.
+ * 2 s later). No-op when waitSeconds is 0.
  */
-async function waitUntilServing(
-  address: string,
-  ctx: Ctx,
-  ssh: OutsideOptions["ssh"],
-  want: "synchronised" | "any answer" = "synchronised",
-): Promise<NtpSample | undefined> {
+async function waitUntilSynchronised(address: string, ctx: Ctx): Promise<void> {
   const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
   const { deps } = ctx;
   const deadline = deps.now() + o.waitSeconds * 1000;
-  let sshState: TcpProbe | "untried" = ssh ? "untried" : "open";
   let last: NtpSample | undefined;
-  let synced = false;
   let queries = 0;
-  while (true) {
-    if (!synced) {
-      const s = await ask(ctx, address);
-      queries++;
-      if (s) {
-        refuseKod(address, s);
-        last = s;
-        synced = want === "any answer" || s.verdict === "ok";
-      }
+  while (deps.now() < deadline) {
+    const s = await ask(ctx, address);
+    queries++;
+    if (s === undefined) continue;
+    refuseKod(address, s);
+    last = s;
+    if (s.verdict === "ok") {
+      deps.log(`${address}: serving time after ${queries} queries`);
+      return;
     }
-    if (ssh && last !== undefined && sshState !== "open") {
-      sshState = await deps.tcp(address, ssh.port, o.sshConnectTimeoutMs);
-      if (sshState === "timeout") {
-        throw new CheckFailure(
-          `SSH to ${address} port ${ssh.port} is filtered from this machine while NTP answers: the cloud firewall admits SSH only from sshSourceCidrs (${ssh.sources.join(", ")}), and this machine's public address is not in it — add it (e.g. "$(curl -4s https://ifconfig.me)/32") and run pulumi up again`,
-        );
-      }
-    }
-    if (synced && sshState === "open") {
-      if (o.waitSeconds > 0)
-        deps.log(
-          `${address}: ${want === "any answer" ? "answering" : "serving time"} after ${queries} queries`,
-        );
-      return last;
-    }
-    if (deps.now() >= deadline) break;
-    // Refused SSH: sshd is not listening yet; the NTP pacer spaces the retries.
-    if (synced) await deps.sleep(o.gapMs);
   }
-  if (o.waitSeconds === 0 && sshState === "open") return last;
   if (last === undefined) {
     throw new CheckFailure(
       `no NTP answer from ${address} within ${o.waitSeconds} s (${queries} queries) — is inbound UDP 123 allowed, did the droplet boot, and is ntpd answering from the address it was asked on?`,
     );
   }
-  if (!synced) {
-    const h = last.header;
-    throw new CheckFailure(
-      `${address} answers but did not synchronise within ${o.waitSeconds} s (leap=${h.leap}, stratum=${h.stratum}, refid=${h.refid})`,
-    );
-  }
+  const h = last.header;
   throw new CheckFailure(
-    `${address} serves time but nothing accepts SSH on port ${ssh?.port} (connection refused for ${o.waitSeconds} s): sshd is not running on the droplet`,
+    `${address} answers but did not synchronise within ${o.waitSeconds} s (leap=${h.leap}, stratum=${h.stratum}, refid=${h.refid})`,
   );
 }
 
 /**
  * The gate before the SSH check (Verification's `-reach` command): waits until the IPv4
- * address answers NTP at all (ntpd is up: the droplet booted and the firewall admits NTP)
- * and its SSH port accepts a connection. A port that is filtered while NTP answers fails at
- * once, naming `sshSourceCidrs`; the SSH check after it then never dials into a firewall.
+ * address accepts a TCP connection on the SSH port. A port that times out (no answer, not
+ * even a refusal) while NTP answers — the droplet is up — is filtered by the cloud
+ * firewall, which admits SSH only from `sshSourceCidrs`: that fails at once, naming them,
+ * instead of letting the SSH check dial for `verifyTimeoutSeconds`.
  */
 export async function waitForReach(
   opts: OutsideOptions,
@@ -373,25 +340,53 @@ export async function waitForReach(
 ): Promise<ReachResult> {
   if (isIP(opts.ipv4) !== 4)
     throw new CheckFailure(`--ipv4: ${JSON.stringify(opts.ipv4)} is not an IPv4 address`);
+  const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(opts) };
+  const ssh = opts.ssh ?? { port: 22, sources: [] };
   const ctx: Ctx = { opts, deps, warnings: [], reference: undefined };
   const t0 = deps.now();
-  const first = await waitUntilServing(opts.ipv4, ctx, opts.ssh, "any answer");
-  return {
-    check: "reach",
-    address: opts.ipv4,
-    ntp: first?.verdict ?? "no answer",
-    ssh: opts.ssh ? "open" : "not probed",
-    seconds: round3((deps.now() - t0) / 1000),
-  };
+  const deadline = t0 + o.waitSeconds * 1000;
+  let ntp: NtpSample | undefined;
+  let sshState: TcpProbe = "timeout";
+  let queries = 0;
+  while (true) {
+    if (ntp === undefined) {
+      ntp = await ask(ctx, opts.ipv4);
+      queries++;
+    }
+    sshState = await deps.tcp(opts.ipv4, ssh.port, o.sshConnectTimeoutMs);
+    if (sshState === "open") {
+      return {
+        check: "reach",
+        address: opts.ipv4,
+        ntp: ntp?.verdict ?? "no answer yet",
+        ssh: "open",
+        seconds: round3((deps.now() - t0) / 1000),
+      };
+    }
+    // The droplet is up (ntpd answers), yet SSH gets no answer at all, not even a refusal:
+    // something between drops it, and the cloud firewall admits SSH only from its sources.
+    if (sshState === "timeout" && ntp !== undefined) {
+      throw new CheckFailure(
+        `SSH to ${opts.ipv4} port ${ssh.port} is filtered from this machine while NTP answers: the cloud firewall admits SSH only from sshSourceCidrs (${ssh.sources.join(", ")}), and this machine's public address is not in it — add it (e.g. "$(curl -4s https://ifconfig.me)/32") and run pulumi up again`,
+      );
+    }
+    if (deps.now() >= deadline) break;
+    // Without an NTP answer, ask() paces the loop; after one, wait the same gap.
+    if (ntp !== undefined) await deps.sleep(o.gapMs);
+  }
+  if (sshState === "refused") {
+    throw new CheckFailure(
+      `nothing accepts SSH on ${opts.ipv4} port ${ssh.port} (connection refused for ${o.waitSeconds} s): sshd is not running on the droplet`,
+    );
+  }
+  throw new CheckFailure(
+    `neither NTP nor SSH answers from ${opts.ipv4} within ${o.waitSeconds} s (${queries} NTP queries, SSH timing out): did the droplet boot, and does the cloud firewall admit this machine?`,
+  );
 }
 
-async function checkAddress(
-  address: string,
-  ctx: Ctx,
-  ssh?: OutsideOptions["ssh"],
-): Promise<AddressResult> {
+async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
   const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
-  if (o.waitSeconds > 0 || ssh) await waitUntilServing(address, ctx, ssh);
+  if (o.waitSeconds > 0) await waitUntilSynchronised(address, ctx);
   ctx.reference ??= chooseReference(ctx);
   const ref = await ctx.reference;
   const relativeTo = ref ? `upstream ${ref.host} (${ref.address})` : "local clock";

@@ -127,12 +127,12 @@ describe("Verification component", () => {
     expect(await isSecret(v.onDroplet.connection)).toBe(true);
   });
 
-  it("every command is bounded by the timeout (customTimeouts), a minute past the scripts' own bound", async () => {
+  it("every command is bounded by the timeout (customTimeouts), a minute past the scripts' own bounds", async () => {
     const { v } = build();
     await value(v.summary);
     await settle();
     for (const c of recorded.filter((x) => x.type.startsWith("command:"))) {
-      expect([c.name, c.customTimeouts]).toEqual([c.name, { create: "360s", update: "360s" }]);
+      expect([c.name, c.customTimeouts]).toEqual([c.name, { create: "390s", update: "390s" }]);
     }
   });
 
@@ -148,7 +148,7 @@ describe("Verification component", () => {
       /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --wait-seconds 300 --ssh-port 22 --ssh-source 198\.51\.100\.7\/32 --reach-only --json$/,
     );
     expect(String(out?.inputs.create)).toMatch(
-      /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --ipv6 2001:db8::7 --upstream ntp1\.example .* --wait-seconds 300 --json$/,
+      /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --ipv6 2001:db8::7 --upstream ntp1\.example .* --wait-seconds 330 --json$/,
     );
     for (const c of [reach, out]) {
       expect(String(c?.inputs.create)).not.toContain(process.cwd());
