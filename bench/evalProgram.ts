@@ -4,14 +4,16 @@
  * caches and the SDK's global state never carry over.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { recorded, testMocks } from "../test/mocks/mocks";
+import { account, recorded, testMocks } from "../test/mocks/mocks";
 
 async function main(): Promise<void> {
   const count = Number.parseInt(process.argv[2] ?? "", 10);
   if (!Number.isInteger(count) || count < 1 || count > 500) {
     throw new Error(`members: must be a whole number from 1 to 500 (got ${process.argv[2]})`);
   }
-  pulumi.runtime.setMocks(testMocks, "ntp-pool", "bench", false);
+  pulumi.runtime.setMocks(testMocks, "ntp-pool", "bench", false, "organization");
+  // An account whose limits fit the fleet: the bench measures the program, not the quota.
+  account.limits = { dropletLimit: 2 * count, floatingIpLimit: count };
   const members = Array.from({ length: count }, (_, i) => ({ name: `m-${i}`, region: "ams3" }));
   pulumi.runtime.setAllConfig({
     "ntp-pool:members": JSON.stringify(members),

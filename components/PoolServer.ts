@@ -1,6 +1,8 @@
+import { remote } from "@pulumi/command";
 import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { readAdminKeysScript, renderAdminKeysCommand } from "../cloud-init/adminKeys";
 import { renderUserData } from "../cloud-init/userData";
 import { DEFAULTS } from "./defaults";
 import { buildFirewallRules } from "./firewallRules";
@@ -13,8 +15,11 @@ export interface PoolServerArgs {
   readonly member: MemberConfig;
   /** CIDRs allowed to reach TCP 22. */
   readonly sshSourceCidrs: readonly string[];
-  /** Existing DigitalOcean SSH key fingerprints or ids for human login. Default: none. */
-  readonly sshKeyFingerprints?: readonly string[];
+  /**
+   * OpenSSH public keys installed for root for human login (resolved from
+   * `sshKeyFingerprints` by components/preflight.ts). Default: none.
+   */
+  readonly adminPublicKeys?: readonly string[];
   /** Extra droplet tags. Default: none. */
   readonly tags?: readonly string[];
   /**
@@ -23,18 +28,34 @@ export interface PoolServerArgs {
    */
   readonly protectReservedIp?: boolean;
   /**
-   * Seconds the post-deploy verification waits for cloud-init and the first sync.
+   * Seconds each verification phase waits for the droplet to boot and synchronise.
    * Default: `DEFAULTS.verifyTimeoutSeconds` (600).
    */
   readonly verifyTimeoutSeconds?: number;
+  /**
+   * Fail when the deployer has no IPv6 route instead of skipping the IPv6 outside check.
+   * Default: `DEFAULTS.requireIpv6OutsideCheck` (false).
+   */
+  readonly requireIpv6OutsideCheck?: boolean;
+}
+
+/** Both verification phases of a member (README "Verification"). */
+export interface MemberVerification {
+  /** On the new droplet's own public addresses, before a reserved IP moved to it. */
+  readonly beforeAssignment: VerificationSummary;
+  /** On the reserved addresses, after the assignments. */
+  readonly afterAssignment: VerificationSummary;
 }
 
 /**
  * One NTP Pool member: a droplet running NTPsec behind a reserved IPv4 (and optional
  * IPv6), a cloud firewall attached by tag, and a deploy key generated in the stack.
  *
- * The reserved IPs depend only on the region, never on the droplet: replacing the droplet
- * (new user-data, image or size) replaces the assignment and keeps the address.
+ * The reserved IPs depend only on the region, never on the droplet. A new droplet (new
+ * user-data, image or size) is created beside the old one and verified on its own public
+ * address; only then do the reserved IPs move to it, and the old droplet, which served on
+ * them until that moment, is deleted last (Pulumi's create-before-delete). A pre-check that
+ * fails leaves the addresses on the old droplet: the pool never sees a booting member.
  */
 export class PoolServer extends pulumi.ComponentResource {
   public readonly name: string;
@@ -48,11 +69,13 @@ export class PoolServer extends pulumi.ComponentResource {
   public readonly firewall: digitalocean.Firewall;
   public readonly ipAssignment: digitalocean.ReservedIpAssignment;
   public readonly ipv6Assignment?: digitalocean.ReservedIpv6Assignment;
+  /** The humans' keys for root (cloud-init/scripts/ntppool-admin-keys.sh). */
+  public readonly adminKeys: remote.Command;
   /** The deploy key's private half (OpenSSH), always a secret. */
   public readonly deployPrivateKey: pulumi.Output<string>;
   public readonly registration: pulumi.Output<Registration>;
-  /** Both post-deploy checks combined (components/Verification.ts); public data only. */
-  public readonly verification: pulumi.Output<VerificationSummary>;
+  /** Both phases of the post-deploy checks; public data only. */
+  public readonly verification: pulumi.Output<MemberVerification>;
   /** URNs for a DigitalOcean project. */
   public readonly projectResources: pulumi.Output<string>[];
 
@@ -60,6 +83,8 @@ export class PoolServer extends pulumi.ComponentResource {
     super("ntppool:index:PoolServer", name, {}, opts);
     const { member } = args;
     const protect = args.protectReservedIp ?? DEFAULTS.protectReservedIp;
+    const timeoutSeconds = args.verifyTimeoutSeconds ?? DEFAULTS.verifyTimeoutSeconds;
+    const requireIpv6 = args.requireIpv6OutsideCheck ?? DEFAULTS.requireIpv6OutsideCheck;
     const child = { parent: this };
 
     this.name = member.name;
@@ -108,32 +133,27 @@ export class PoolServer extends pulumi.ComponentResource {
         image: member.image,
         ipv6: member.ipv6,
         monitoring: true,
-        // Lets DigitalOcean shut ntpd down cleanly (drift file saved) on power-off/resize.
-        gracefulShutdown: true,
-        sshKeys: [deploySshKey.id, ...(args.sshKeyFingerprints ?? DEFAULTS.sshKeyFingerprints)],
+        // Only the deploy key: `ssh_keys` is ForceNew (droplet/resource_droplet.go), so a
+        // human key here would rebuild every droplet when someone joins; adminKeys below
+        // installs those on the running droplet instead. No gracefulShutdown either: the
+        // provider uses it only on delete (resource_droplet.go resourceDigitalOceanDropletDelete),
+        // where it delays removing a droplet that no longer has the pool's address.
+        sshKeys: [deploySshKey.id],
         tags: [tag.name, ...(args.tags ?? DEFAULTS.tags)],
         userData,
       },
-      child,
+      {
+        ...child,
+        // `size` is not ForceNew in the provider: a change is a hard power-off, a resize
+        // that grows the disk for good (`resize_disk` defaults to true) and a power-on, on
+        // the droplet that holds the pool's address, with no verification after it (the
+        // id stays). Replacing instead gives the same safe sequence as any other change:
+        // new droplet, verified on its own address, then the addresses move.
+        replaceOnChanges: ["size"],
+      },
     );
     this.dropletId = this.droplet.id;
     const dropletNumber = this.droplet.id.apply((id) => Number.parseInt(id, 10));
-
-    this.ipAssignment = new digitalocean.ReservedIpAssignment(
-      `${name}-ip-assignment`,
-      { ipAddress: this.reservedIp.ipAddress, dropletId: dropletNumber },
-      // Pulumi's default create-before-delete moves the address to a new droplet before the
-      // old assignment goes; the provider only unassigns if the IP is still on the old droplet
-      // (the provider docs' create_before_destroy example for assignments).
-      child,
-    );
-    if (reservedIpv6 !== undefined) {
-      this.ipv6Assignment = new digitalocean.ReservedIpv6Assignment(
-        `${name}-ipv6-assignment`,
-        { ip: reservedIpv6.ip, dropletId: dropletNumber },
-        child,
-      );
-    }
 
     const rules = buildFirewallRules(args.sshSourceCidrs);
     this.firewall = new digitalocean.Firewall(
@@ -155,21 +175,75 @@ export class PoolServer extends pulumi.ComponentResource {
       child,
     );
 
-    this.ipv4 = this.reservedIp.ipAddress;
-    this.ipv6 = pulumi.output(reservedIpv6?.ip);
+    const reservedV6 = pulumi.output(reservedIpv6?.ip);
+    const verifyCommon = {
+      memberName: member.name,
+      reservedIpv6: reservedV6,
+      privateKey: this.deployPrivateKey,
+      upstreams: member.upstreams,
+      dropletId: this.dropletId,
+      sshSourceCidrs: args.sshSourceCidrs,
+      timeoutSeconds,
+      requireIpv6,
+    };
 
-    // Judged on the reserved addresses, through the firewall, as the pool will see it.
+    // Phase 1: the new droplet on its own public addresses, through the firewall, while the
+    // reserved IPs still point where they did (at the old droplet, on a replacement).
+    const precheck = new Verification(
+      `${name}-precheck`,
+      {
+        ...verifyCommon,
+        ipv4: this.droplet.ipv4Address,
+        ipv6: member.ipv6 ? this.droplet.ipv6Address : undefined,
+      },
+      { parent: this, dependsOn: [this.firewall] },
+    );
+
+    this.adminKeys = new remote.Command(
+      `${name}-admin-keys`,
+      {
+        connection: {
+          host: this.droplet.ipv4Address,
+          user: "root",
+          privateKey: this.deployPrivateKey,
+        },
+        create: renderAdminKeysCommand(args.adminPublicKeys ?? []),
+        stdin: readAdminKeysScript(),
+        triggers: [this.dropletId],
+        addPreviousOutputInEnv: false,
+      },
+      // After the pre-check proved SSH reachable; before the addresses move, so that a
+      // failure here also leaves them where they were.
+      { parent: this, dependsOn: [precheck.onDroplet] },
+    );
+
+    this.ipAssignment = new digitalocean.ReservedIpAssignment(
+      `${name}-ip-assignment`,
+      { ipAddress: this.reservedIp.ipAddress, dropletId: dropletNumber },
+      // Pulumi's default create-before-delete moves the address to a new droplet before the
+      // old assignment goes; the provider only unassigns if the IP is still on the old droplet
+      // (reservedip/resource_reserved_ip_assignment.go, Delete).
+      { parent: this, dependsOn: [precheck.onDroplet, precheck.outside, this.adminKeys] },
+    );
+    if (reservedIpv6 !== undefined) {
+      this.ipv6Assignment = new digitalocean.ReservedIpv6Assignment(
+        `${name}-ipv6-assignment`,
+        { ip: reservedIpv6.ip, dropletId: dropletNumber },
+        // After the IPv4 one: the IPv6 assignment neither waits for the droplet's pending
+        // actions nor retries (reservedipv6/resource_reserved_ipv6_assignment.go, Create), and
+        // DigitalOcean allows one pending action per droplet ("Droplet already has a pending
+        // event"), so run in parallel the two would fail intermittently.
+        { parent: this, dependsOn: [this.ipAssignment] },
+      );
+    }
+
+    this.ipv4 = this.reservedIp.ipAddress;
+    this.ipv6 = reservedV6;
+
+    // Phase 2: on the reserved addresses, through the firewall, as the pool will see it.
     const verify = new Verification(
       `${name}-verify`,
-      {
-        memberName: member.name,
-        ipv4: this.ipv4,
-        ipv6: this.ipv6,
-        privateKey: this.deployPrivateKey,
-        upstreams: member.upstreams,
-        dropletId: this.dropletId,
-        timeoutSeconds: args.verifyTimeoutSeconds ?? DEFAULTS.verifyTimeoutSeconds,
-      },
+      { ...verifyCommon, ipv4: this.ipv4, ipv6: this.ipv6 },
       {
         parent: this,
         dependsOn: [
@@ -179,11 +253,20 @@ export class PoolServer extends pulumi.ComponentResource {
         ],
       },
     );
-    this.verification = verify.summary;
+    this.verification = pulumi
+      .all([precheck.summary, verify.summary])
+      .apply(([beforeAssignment, afterAssignment]) => ({ beforeAssignment, afterAssignment }));
     this.registration = pulumi
       .all([this.ipv4, this.ipv6])
       .apply(([v4, v6]) => buildRegistration(v4, v6));
-    this.projectResources = [this.droplet.dropletUrn, this.reservedIp.reservedIpUrn];
+    // The Projects API lists reserved IPs under their old name, `do:floatingip:<ip>`
+    // (DigitalOcean API reference, Projects: "Floating IPs retrieved using the Projects API
+    // will retain the original name"); the provider stores what it lists, so sending the
+    // ReservedIp's own `do:reservedip:` URN would be a diff on every later `pulumi up`.
+    this.projectResources = [
+      this.droplet.dropletUrn,
+      pulumi.interpolate`do:floatingip:${this.reservedIp.ipAddress}`,
+    ];
 
     this.registerOutputs({
       name: this.name,

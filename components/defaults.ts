@@ -19,6 +19,12 @@ export const DEFAULTS = {
   protectReservedIp: true,
   /** Seconds the post-deploy check waits for cloud-init and the first sync. */
   verifyTimeoutSeconds: 600,
+  /**
+   * GitHub's hosted runners and many home networks have no IPv6: the IPv6 outside check is
+   * then skipped with a warning (the on-droplet check still proves the address is
+   * configured). Set it to make a deployer without IPv6 an error.
+   */
+  requireIpv6OutsideCheck: false,
   sshKeyFingerprints: [] as readonly string[],
   tags: [] as readonly string[],
 } as const;

@@ -32,6 +32,8 @@ export interface FleetConfig {
   readonly protectReservedIp: boolean;
   /** Seconds. */
   readonly verifyTimeoutSeconds: number;
+  /** Fail, instead of warn and skip, when the deployer cannot reach IPv6. */
+  readonly requireIpv6OutsideCheck: boolean;
 }
 
 export interface ParseResult {
@@ -63,7 +65,20 @@ export const SETTING_NAMES = [
   "projectName",
   "protectReservedIp",
   "verifyTimeoutSeconds",
+  "requireIpv6OutsideCheck",
 ] as const;
+
+/**
+ * Images whose first boot the user-data is written for: cloud-init that runs `packages:`
+ * before `runcmd` (the install script relies on it), NTPsec 1.2 packaged as `ntpsec` with
+ * its unit `ntpsec.service`, apt, and the `time-daemon` conflict the install script resolves
+ * (DESIGN.md "Daemon and image"). Debian 12 is what the lab boots; Ubuntu 24.04 ships the
+ * same NTPsec 1.2.2 and cloud-init ≥ 22.4, with systemd-timesyncd preinstalled, which the
+ * install script purges first. Anything else (Debian 11's ntpsec 1.2.0 without
+ * `/etc/default/ntpsec` IGNORE_DHCP, Rocky/Fedora without an `ntpsec` package, custom images
+ * without an anchor IP) would boot into a member that never serves.
+ */
+export const SUPPORTED_IMAGES: readonly string[] = ["debian-12-x64", "ubuntu-24-04-x64"];
 
 /** RFC 8633 §3.2 / ntppool.org "join": 4 to 7 upstreams; fewer cannot outvote a falseticker. */
 export const MIN_UPSTREAMS = 4;
@@ -129,6 +144,7 @@ const fleetShape = z.strictObject({
   projectName: z.string().optional(),
   protectReservedIp: z.boolean().optional(),
   verifyTimeoutSeconds: z.number().optional(),
+  requireIpv6OutsideCheck: z.boolean().optional(),
 });
 
 /**
@@ -175,9 +191,9 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       );
     }
     const image = m.image ?? input.image ?? DEFAULTS.image;
-    if (!SLUG.test(image)) {
+    if (!SUPPORTED_IMAGES.includes(image)) {
       problems.push(
-        `${m.image === undefined ? "image" : `${at}.image`}: must be a DigitalOcean image slug such as "debian-12-x64" (got ${show(image)})`,
+        `${m.image === undefined ? "image" : `${at}.image`}: must be one of ${SUPPORTED_IMAGES.join(", ")} — the images whose first boot the user-data is written for (NTPsec 1.2 packaged as ntpsec, cloud-init running packages before runcmd) (got ${show(image)})`,
       );
     }
     const ipv6 = m.ipv6 ?? input.ipv6 ?? DEFAULTS.ipv6;
@@ -271,6 +287,7 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       projectName: input.projectName,
       protectReservedIp: input.protectReservedIp ?? DEFAULTS.protectReservedIp,
       verifyTimeoutSeconds,
+      requireIpv6OutsideCheck: input.requireIpv6OutsideCheck ?? DEFAULTS.requireIpv6OutsideCheck,
     },
     warnings,
   };

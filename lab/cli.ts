@@ -83,6 +83,24 @@ function waitScale(v: string): number {
   return n;
 }
 
+/** One line per verification phase of each member, from the stack's `verification` output. */
+export function renderPhases(report: LabReport): string[] {
+  const lines: string[] = [];
+  for (const m of report.members) {
+    for (const [label, p] of [
+      ["before assignment", m.phases?.beforeAssignment],
+      ["after assignment", m.phases?.afterAssignment],
+    ] as const) {
+      const v4 = p?.outside?.ipv4;
+      if (v4 === undefined) continue;
+      lines.push(
+        `${m.name} ${label}: ${v4.address} offset ${v4.offsetMs.toFixed(3)} ms (${v4.samples} samples), synced after ${p?.secondsToSync ?? "?"} s, ${p?.warnings?.length ?? 0} warnings`,
+      );
+    }
+  }
+  return lines.length > 0 ? ["", ...lines] : [];
+}
+
 /** Commander parser: a whole number ≥ 1, or one clear error naming the option (issue 5). */
 function wholeNumber(option: string): (v: string) => number {
   return (v) => {
@@ -249,6 +267,7 @@ async function main(): Promise<number> {
     const notEmulated = report.resources.filter((r) => r.status === "not emulated");
     if (notEmulated.length)
       console.log(`\nnot emulated: ${notEmulated.map((r) => `${r.type} ${r.name}`).join(", ")}`);
+    for (const line of renderPhases(report)) console.log(line);
     for (const n of report.notes) console.log(`note: ${n}`);
     const path = writeReport(
       report,

@@ -11,7 +11,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { join, resolve } from "node:path";
-import { mustRun } from "./exec";
+import { mustRun, sleep } from "./exec";
 
 /** Debian release of the lab droplets (DigitalOcean's `debian-12-x64`). */
 export const DEBIAN_SUITE = "bookworm";
@@ -47,6 +47,43 @@ export const REPO_EXTRA_PACKAGES: readonly string[] = [
   "unattended-upgrades",
 ];
 
+/**
+ * The lab's second cached root, "tools": every daemon and client the lab, the tests and the
+ * bench start outside a droplet runs from here (lab/imageExec.ts), never from the host. It is
+ * not the droplet image because a droplet must stay what DigitalOcean boots (no ntpd until
+ * the user-data installs it), and because chrony conflicts with ntpsec (both Provide and
+ * Conflict time-daemon): chrony is unpacked here with `dpkg-deb -x` (no maintainer scripts;
+ * its library dependencies are listed below), as the bench needs both daemons side by side.
+ * shellcheck, librsvg2-bin (rsvg-convert) and systemd (systemd-analyze) are here too, so the
+ * host needs none of them. Nothing in this root ever boots or starts a unit.
+ */
+export const TOOLS_PACKAGES: readonly string[] = [
+  "ntpsec",
+  "ntpsec-ntpdate",
+  "cloud-init",
+  "python3-cffi-backend",
+  "openssh-server",
+  "openssh-client",
+  "nftables",
+  "conntrack",
+  "iproute2",
+  "procps",
+  "libcap2-bin",
+  "faketime",
+  "shellcheck",
+  "librsvg2-bin",
+  // systemd-analyze, to verify the user-data's units against Debian's own ntpsec.service.
+  "systemd",
+  // chrony's Depends (Debian 12), for the unpacked chronyd/chronyc.
+  "libedit2",
+  "libgnutls30",
+  "libnettle8",
+  "libseccomp2",
+];
+
+/** Unpacked into the tools root with `dpkg-deb -x` (it conflicts with ntpsec, see above). */
+export const TOOLS_UNPACKED: readonly string[] = ["chrony"];
+
 /** Where the droplets' apt finds the lab repository (a file: source inside the image). */
 export const GUEST_REPO_DIR = "/srv/ntp-lab-apt";
 /** The LD_PRELOAD shim inside the image (listed in its /etc/ld.so.preload). */
@@ -75,12 +112,52 @@ export function renderImageCloudCfg(): string {
   ].join("\n");
 }
 
+/**
+ * The source text of function `name` of this file, as written: a cache key part that is the
+ * same whichever transpiler loaded the module (Function.toString() differs between tsx, which
+ * the lab CLI runs under, and vitest, whose global setup builds the same images).
+ */
+function sourceOf(name: string): string {
+  const text = readFileSync(join(__dirname, "image.ts"), "utf8");
+  const start = text.indexOf(`function ${name}(`);
+  const end = text.indexOf("\n}\n", start);
+  if (start < 0 || end < 0) throw new Error(`lab/image.ts: no function ${name}`);
+  return text.slice(start, end);
+}
+
+function toolsKey(): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ DEBIAN_SUITE, DEBIAN_MIRROR, TOOLS_PACKAGES, TOOLS_UNPACKED }))
+    .update(sourceOf("layerTools"))
+    .digest("hex")
+    .slice(0, 12);
+}
+
+/** The tools root's path in `cacheDir` (built or not: see toolsRoot/ensureToolsImage). */
+export function toolsRootPath(cacheDir: string): string {
+  return join(cacheDir, `tools-${toolsKey()}`, "root");
+}
+
+/**
+ * The tools root if it is built, else a clear error saying how to build it. Synchronous, for
+ * tests that run after the vitest global setup (test/globalSetup.ts) built it.
+ */
+export function toolsRoot(cacheDir: string = defaultCacheDir()): string {
+  const root = toolsRootPath(cacheDir);
+  if (!existsSync(join(root, "..", "complete"))) {
+    throw new Error(
+      `the lab's tools image is not built in ${cacheDir} (NTP_LAB_CACHE): run \`sudo npm test\` or \`sudo npm run lab\` once, which build it`,
+    );
+  }
+  return root;
+}
+
 function imageKey(): string {
   const h = createHash("sha256");
   h.update(JSON.stringify({ DEBIAN_SUITE, DEBIAN_MIRROR, IMAGE_PACKAGES }));
   h.update(renderImageCloudCfg());
   // The lab layer is part of the image: a change to it must rebuild the image.
-  h.update(layer.toString());
+  h.update(sourceOf("layer"));
   h.update(readFileSync(join(__dirname, "nosystime.c")));
   return h.digest("hex").slice(0, 12);
 }
@@ -112,6 +189,8 @@ export interface Image {
   readonly built: boolean;
   /** The shim on the host, for daemons the lab starts outside droplets. */
   readonly hostShim: string;
+  /** The tools root (TOOLS_PACKAGES): daemons and clients the lab runs outside droplets. */
+  readonly tools: string;
 }
 
 /**
@@ -127,39 +206,169 @@ export async function ensureImage(
   const debs = join(cacheDir, "debs");
   mkdirSync(debs, { recursive: true });
   const repo = await ensureRepo(cacheDir, debs, progress);
-  const dir = join(cacheDir, `image-${imageKey()}`);
-  const root = join(dir, "root");
-  if (existsSync(join(dir, "complete"))) return { root, repo, built: false, hostShim };
+  // The two roots are independent: built side by side (debootstrap is mostly waiting on
+  // dpkg, one core each).
+  const [tools, r] = await Promise.all([
+    ensureToolsImage(cacheDir, progress),
+    ensureRoot({
+      dir: join(cacheDir, `image-${imageKey()}`),
+      what: "droplet image",
+      packages: IMAGE_PACKAGES,
+      debs,
+      progress,
+      layer: (broot) => layer(broot, hostShim),
+    }),
+  ]);
+  return { root: r.root, repo, built: r.built, hostShim, tools };
+}
 
-  const build = join(cacheDir, `build-${process.pid}`);
+/** Builds (once per TOOLS_PACKAGES) or takes from the cache the tools root. */
+export async function ensureToolsImage(
+  cacheDir: string,
+  progress: (msg: string) => void,
+): Promise<string> {
+  const debs = join(cacheDir, "debs");
+  mkdirSync(debs, { recursive: true });
+  const r = await ensureRoot({
+    dir: join(toolsRootPath(cacheDir), ".."),
+    what: "tools image",
+    packages: TOOLS_PACKAGES,
+    debs,
+    progress,
+    layer: (broot) => layerTools(broot, debs, progress),
+  });
+  return r.root;
+}
+
+/**
+ * One cached debootstrap root in `dir` (`dir/root`, complete when `dir/complete` exists),
+ * built in a per-process directory and renamed into place, so that two runs building the
+ * same root at once both end with one complete copy.
+ */
+async function ensureRoot(o: {
+  dir: string;
+  what: string;
+  packages: readonly string[];
+  debs: string;
+  progress: (msg: string) => void;
+  layer: (broot: string) => Promise<void>;
+}): Promise<{ root: string; built: boolean }> {
+  const root = join(o.dir, "root");
+  if (existsSync(join(o.dir, "complete"))) return { root, built: false };
+  // One builder at a time (the test tiers' global setups and lab runs may start together):
+  // the others wait for it, and take over when it died without finishing.
+  const lock = `${o.dir}.lock`;
+  for (let announced = false; ; ) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
+      break;
+    } catch {
+      if (existsSync(join(o.dir, "complete"))) return { root, built: false };
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(join(lock, "pid"), "utf8"));
+      } catch {
+        // The holder has not written its PID yet, or just finished: look again.
+      }
+      if (holder > 0 && !existsSync(`/proc/${holder}`)) {
+        rmSync(lock, { recursive: true, force: true });
+        continue;
+      }
+      if (!announced) o.progress(`${o.what}: waiting for process ${holder} that builds it`);
+      announced = true;
+      await sleep(2000);
+    }
+  }
+  try {
+    if (existsSync(join(o.dir, "complete"))) return { root, built: false };
+    return await buildRoot(o, root);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+async function buildRoot(
+  o: Parameters<typeof ensureRoot>[0],
+  root: string,
+): Promise<{ root: string; built: boolean }> {
+  const build = `${o.dir}.build-${process.pid}`;
   rmSync(build, { recursive: true, force: true });
   try {
-    progress(
-      `debootstrap --variant=minbase ${DEBIAN_SUITE} (image packages: ${IMAGE_PACKAGES.join(" ")})`,
+    o.progress(
+      `${o.what}: debootstrap --variant=minbase ${DEBIAN_SUITE} (packages: ${o.packages.join(" ")})`,
     );
     const broot = join(build, "root");
     await mustRun([
       "debootstrap",
       "--variant=minbase",
-      `--cache-dir=${debs}`,
-      `--include=${IMAGE_PACKAGES.join(",")}`,
+      `--cache-dir=${o.debs}`,
+      `--include=${o.packages.join(",")}`,
       DEBIAN_SUITE,
       broot,
       DEBIAN_MIRROR,
     ]);
-    await layer(broot, hostShim);
-    mkdirSync(dir, { recursive: true });
+    await o.layer(broot);
+    mkdirSync(o.dir, { recursive: true });
     try {
       renameSync(broot, root);
     } catch (e) {
-      // Another run built the same image meanwhile: use theirs once it is complete.
-      if (!existsSync(join(dir, "complete"))) throw e;
-      return { root, repo, built: false, hostShim };
+      // Another run built the same root meanwhile: use theirs once it is complete.
+      if (!existsSync(join(o.dir, "complete"))) throw e;
+      return { root, built: false };
     }
-    writeFileSync(join(dir, "complete"), `${new Date().toISOString()}\n`);
-    return { root, repo, built: true, hostShim };
+    writeFileSync(join(o.dir, "complete"), `${new Date().toISOString()}\n`);
+    return { root, built: true };
   } finally {
     rmSync(build, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The lab's changes to a fresh tools root: chrony unpacked (its .deb and dependencies fetched
+ * by debootstrap --download-only into the shared .deb cache), no SSH host keys (each sshd a
+ * test starts gets its own), and no service enabled (nothing here ever boots).
+ */
+export async function layerTools(
+  broot: string,
+  debs: string,
+  progress: (msg: string) => void,
+): Promise<void> {
+  progress(`tools image: downloading ${TOOLS_UNPACKED.join(" ")} (debootstrap --download-only)`);
+  const dl = `${broot}.download`;
+  try {
+    await mustRun([
+      "debootstrap",
+      "--download-only",
+      "--variant=minbase",
+      `--cache-dir=${debs}`,
+      `--include=${TOOLS_UNPACKED.join(",")}`,
+      DEBIAN_SUITE,
+      dl,
+      DEBIAN_MIRROR,
+    ]);
+  } finally {
+    rmSync(dl, { recursive: true, force: true });
+  }
+  for (const pkg of TOOLS_UNPACKED) {
+    const deb = readdirSync(debs)
+      .filter((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"))
+      .sort()
+      .at(-1);
+    if (!deb) throw new Error(`tools image: no ${pkg}_*.deb in ${debs} after downloading it`);
+    // tar's --keep-directory-symlink: the package's ./lib/ must not replace the merged-/usr
+    // symlink lib -> usr/lib (plain `dpkg-deb -x` does, and the root then has no loader).
+    await mustRun([
+      "sh",
+      "-c",
+      'dpkg-deb --fsys-tarfile "$1" | tar -x --keep-directory-symlink -C "$2"',
+      "sh",
+      join(debs, deb),
+      broot,
+    ]);
+  }
+  for (const f of readdirSync(join(broot, "etc/ssh"))) {
+    if (f.startsWith("ssh_host_")) rmSync(join(broot, "etc/ssh", f));
   }
 }
 

@@ -22,6 +22,7 @@ import {
 } from "./firewall";
 import { METADATA_ADDRESS, metadataPort, renderEdgeMetadata, startForwarder } from "./forward";
 import type { Image } from "./image";
+import { type ImageExecOptions, imageMustRun, imageRun } from "./imageExec";
 import { generateEd25519 } from "./keys";
 import { ADDR, addNamespace, attachToBridge, ip, nsMustRun, nsRun, writeNetnsHosts } from "./net";
 import { killQuietly, Teardown } from "./teardown";
@@ -161,6 +162,7 @@ export class Lab implements Realiser {
           dir: join(this.runDir, `u${k}`),
           env: this.env,
           down,
+          tools: this.image.tools,
         });
         this.upstreams.set(hostname, u);
         this.log(
@@ -180,7 +182,7 @@ export class Lab implements Realiser {
       dropletId: d.spec.id,
       tags: this.dropletTags.get(d.spec.id) ?? d.spec.tags,
     }));
-    await nsMustRun(this.edge, ["nft", "-f", "-"], {
+    await imageMustRun(["nft", "-f", "-"], this.tool(this.edge), {
       input:
         renderEdgeFirewall(ports, this.firewalls) +
         renderEdgeNat(this.nat) +
@@ -193,7 +195,17 @@ export class Lab implements Realiser {
     });
     // Flows admitted before a firewall covered a droplet must not survive it (on DigitalOcean
     // the firewall is outside the droplet from the moment it applies).
-    await nsRun(this.edge, ["conntrack", "-F"]);
+    await imageRun(["conntrack", "-F"], this.tool(this.edge));
+  }
+
+  /** How a client tool (nft, conntrack, ssh, ntpdig) runs in `ns`: from the tools image. */
+  tool(ns: string, binds: readonly string[] = []): ImageExecOptions {
+    return {
+      root: this.image.tools,
+      netns: ns,
+      binds: binds.map((host) => ({ host })),
+      env: this.env,
+    };
   }
 
   droplet(id: unknown, field: string): Droplet {
@@ -461,8 +473,7 @@ export class Lab implements Realiser {
       const hostKey = d.readGuestFile(this.image.root, "etc/ssh/ssh_host_ed25519_key.pub");
       if (hostKey) {
         writeFileSync(knownHosts, `${host} ${hostKey.trim().split(/\s+/).slice(0, 2).join(" ")}\n`);
-        last = await nsRun(
-          this.inet,
+        last = await imageRun(
           [
             "ssh",
             "-F",
@@ -487,7 +498,9 @@ export class Lab implements Realiser {
             `${user}@${host}`,
             create,
           ],
-          { input: typeof inputs.stdin === "string" ? inputs.stdin : undefined, env: this.env },
+          // ssh from the tools image; the run's key and known_hosts files bound in.
+          this.tool(this.inet, [keyDir]),
+          { input: typeof inputs.stdin === "string" ? inputs.stdin : undefined },
         );
         if (last.code !== 255) break;
       }
@@ -543,7 +556,9 @@ export class Lab implements Realiser {
   async queryFromOutside(
     address: string,
   ): Promise<{ stratum: number; offset: number; leap: string } | undefined> {
-    const r = await nsRun(this.inet, ["ntpdig", "-j", "-t", "1", address], { timeoutMs: 5000 });
+    const r = await imageRun(["ntpdig", "-j", "-t", "1", address], this.tool(this.inet), {
+      timeoutMs: 5000,
+    });
     const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
     if (!line) return undefined;
     try {

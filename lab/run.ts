@@ -46,8 +46,20 @@ export interface MemberReport {
     modules: { stage: string; module: string; result: string; detail: string }[];
   };
   peersInside?: string;
+  /**
+   * The stack's own `verification` output for the member: both phases (before the reserved
+   * IPs moved, on the droplet's own addresses; after, on the reserved ones).
+   */
+  phases?: { beforeAssignment?: PhaseSummary; afterAssignment?: PhaseSummary };
   /** Copies of the droplet's logs (cloud-init, boot, units), kept after teardown. */
   logs?: string;
+}
+
+/** The part of a verification phase the lab prints (verify/summary.ts). */
+export interface PhaseSummary {
+  readonly secondsToSync?: number;
+  readonly outside?: { ipv4?: { address: string; offsetMs: number; samples: number } };
+  readonly warnings?: readonly string[];
 }
 
 export interface LabReport {
@@ -164,7 +176,10 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
       Number(stack.config[`${stack.project}:verifyTimeoutSeconds`] ?? LAB_SYNC_TIMEOUT_SECONDS);
 
     report.members = await Promise.all(
-      members.map((m) => checkMember(lab, m, verifyCommands, timeout, log)),
+      members.map(async (m) => ({
+        ...(await checkMember(lab, m, verifyCommands, timeout, log)),
+        ...(m.verification !== undefined ? { phases: m.verification } : {}),
+      })),
     );
     for (const n of lab.notes) report.notes.push(n);
     const bad = report.members.filter((m) => !m.verification.ok);
@@ -197,6 +212,7 @@ export interface MemberOutput {
   readonly ipv4: string;
   readonly ipv6: string | null;
   readonly dropletId: string;
+  readonly verification?: MemberReport["phases"];
 }
 
 /** What a deployment left for the lab's checks: the members and the verification commands. */
@@ -235,8 +251,8 @@ async function runMockProgram(
       const inv = PROVIDER_INVOKES.get(args.token);
       if (!inv) throw new Error(`invoke ${args.token}: not emulated by the lab`);
       const rec: ResourceRecord = {
-        type: `invoke ${args.token}`,
-        name: args.token.replace(/^.*:/, ""),
+        type: args.token,
+        name: "(invoke)",
         status: "pending",
         via: "api",
       };
@@ -299,7 +315,7 @@ async function runMockProgram(
   };
 
   pulumi.runtime.setAllConfig(stack.config);
-  await pulumi.runtime.setMocks(mocks, stack.project, stack.stack, false);
+  await pulumi.runtime.setMocks(mocks, stack.project, stack.stack, false, "organization");
   log(`running the program ${PROGRAM} under Pulumi's mock runtime`);
   const program = require(PROGRAM) as Record<string, pulumi.Input<unknown>>;
   const outputs = await Promise.race([
@@ -352,13 +368,9 @@ async function realise(
     case "command:local:Command":
       return lab.runLocal(name, inputs);
     case "pulumi:pulumi:StackReference":
-      // A fresh lab run has no previous deployment: the referenced stack has no outputs.
-      return {
-        name: inputs.name ?? name,
-        outputs: {},
-        secretOutputNames: [],
-        __id: String(inputs.name ?? name),
-      };
+      // The program reads its own stack's last outputs (components/preflight.ts); every lab
+      // run is a first deployment, so there are none.
+      return { ...inputs, outputs: {}, secretOutputNames: [], __id: String(inputs.name) };
     default:
       rec.via = undefined;
       return undefined;

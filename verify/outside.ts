@@ -2,19 +2,29 @@
  * CLI of the outside check (see verify/outsideCheck.ts), run by the Verification
  * component's local.Command on the deployer's machine:
  *
- *   tsx verify/outside.ts --ipv4 203.0.113.7 [--ipv6 2001:db8::7] --upstream ntp1.example ... --json
+ *   node --import tsx verify/outside.ts --ipv4 203.0.113.7 [--ipv6 2001:db8::7] \
+ *     --upstream ntp1.example ... [--wait-seconds 600 --ssh-port 22 --ssh-source CIDR ...] --json
  *
  * Progress goes to stderr. Exit 0: passed, and with --json the last stdout line is the JSON
  * result. Exit 1: failed, "outside check: FAIL: <reason>" on stderr. Exit 2: bad arguments.
  */
 import { Command, InvalidArgumentError } from "commander";
-import { CheckFailure, OUTSIDE_DEFAULTS, runOutsideCheck } from "./outsideCheck";
+import { CheckFailure, OUTSIDE_DEFAULTS, runOutsideCheck, waitForReach } from "./outsideCheck";
 
 function positiveInt(name: string) {
   return (v: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1)
       throw new InvalidArgumentError(`${name} must be a whole number >= 1, got ${v}`);
+    return n;
+  };
+}
+
+function nonNegativeInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isInteger(n))
+      throw new InvalidArgumentError(`${name} must be a whole number >= 0, got ${v}`);
     return n;
   };
 }
@@ -43,6 +53,28 @@ export async function main(argv: readonly string[]): Promise<number> {
       positiveInt("--retries"),
       OUTSIDE_DEFAULTS.retries,
     )
+    .option(
+      "--wait-seconds <n>",
+      "wait this long for a first synchronised answer (a droplet that is still booting)",
+      nonNegativeInt("--wait-seconds"),
+      OUTSIDE_DEFAULTS.waitSeconds,
+    )
+    .option(
+      "--ssh-port <n>",
+      "with --reach-only: the SSH port to wait for; filtered while NTP answers = not in sshSourceCidrs",
+      positiveInt("--ssh-port"),
+    )
+    .option(
+      "--ssh-source <cidr>",
+      "the firewall's SSH sources, named when SSH is filtered (repeatable)",
+      (v, acc: string[]) => [...acc, v],
+      [],
+    )
+    .option("--require-ipv6", "fail instead of skipping IPv6 when this machine has no IPv6 route")
+    .option(
+      "--reach-only",
+      "only wait until the IPv4 address accepts SSH (the gate before the SSH check)",
+    )
     .option("--json", "print the result as one JSON line on stdout", false)
     .exitOverride();
   try {
@@ -56,15 +88,32 @@ export async function main(argv: readonly string[]): Promise<number> {
     upstream: string[];
     samples: number;
     retries: number;
+    waitSeconds: number;
+    sshPort?: number;
+    sshSource: string[];
+    requireIpv6?: boolean;
+    reachOnly?: boolean;
     json: boolean;
   }>();
   try {
+    if (o.reachOnly === true) {
+      const reach = await waitForReach({
+        ipv4: o.ipv4,
+        upstreams: [],
+        waitSeconds: o.waitSeconds,
+        ...(o.sshPort !== undefined ? { ssh: { port: o.sshPort, sources: o.sshSource } } : {}),
+      });
+      process.stdout.write(`${JSON.stringify(reach)}\n`);
+      return 0;
+    }
     const result = await runOutsideCheck({
       ipv4: o.ipv4,
       ...(o.ipv6 !== undefined ? { ipv6: o.ipv6 } : {}),
       upstreams: o.upstream,
       samples: o.samples,
       retries: o.retries,
+      waitSeconds: o.waitSeconds,
+      requireIpv6: o.requireIpv6 === true,
     });
     for (const w of result.warnings) process.stderr.write(`outside check: warning: ${w}\n`);
     process.stdout.write(

@@ -1,13 +1,17 @@
 /**
- * The outside check: what the pool's monitors will see, judged before `pulumi up` reports
- * success. For each reserved address (IPv4, and IPv6 when on):
+ * The outside check: what the pool's monitors will see, judged from the deployer's machine.
+ * It runs twice per deployment (README "Verification"): first against the new droplet's own
+ * public addresses, before either reserved IP is moved to it (`waitSeconds` > 0: the droplet
+ * may still be booting), then against the reserved addresses after the assignments.
  *
+ * 0. With `waitSeconds`, poll the address (one packet per 2 s: NTPsec's `limited` never
+ *    trips at that rate, LAB-NOTES §7) until it answers synchronised.
  * 1. `samples` NTP queries (mode 3), at most one packet per 2 s per address, each 3 s
  *    timeout — the pool monitor's own pattern (3 samples, 2 s apart, 3 s timeout). Each
- *    member query is paired with one to a reference upstream, so the member's offset is
- *    judged relative to that upstream: the deployer's clock may be wrong, but it drops out
- *    of (member − deployer) − (upstream − deployer). The sample with the lowest delay counts
- *    (RFC 5905 §10: lowest delay = least asymmetry error).
+ *    member query is paired with one to a reference upstream sent at the same moment, so the
+ *    member's offset is judged relative to that upstream: the deployer's clock may be wrong,
+ *    but it drops out of (member − deployer) − (upstream − deployer). The sample with the
+ *    lowest delay counts (RFC 5905 §10: lowest delay = least asymmetry error).
  * 2. Verdict: answer received, leap synchronised, stratum 1–5 (the pool's add form accepts
  *    only 1–5), |offset| ≤ 100 ms (beyond that each check scores below +0.5 and the score
  *    settles under the pool's threshold of 10), warning above 25 ms (the full +1 step ends
@@ -15,10 +19,16 @@
  * 3. Mode 6 probe: a READVAR request must get no answer. An answer means `noquery` is
  *    missing and the member is a reflection amplifier.
  *
+ * IPv4 and IPv6 are checked at the same time, and the mode-6 probes run beside the samples
+ * (paced on their own): the pool's 2 s spacing holds per address and per kind of packet.
+ * A deployer without an IPv6 route (GitHub's hosted runners, many home networks) skips the
+ * IPv6 address with a warning unless `requireIpv6`.
+ *
  * Failures throw {@link CheckFailure} whose message names what is wrong.
  */
+import * as dgram from "node:dgram";
 import { lookup as dnsLookup } from "node:dns/promises";
-import { isIP } from "node:net";
+import { isIP, Socket } from "node:net";
 import {
   type Mode6Probe,
   type NtpSample,
@@ -40,6 +50,12 @@ export const OUTSIDE_DEFAULTS = {
   timeoutMs: 3000,
   /** Minimum milliseconds between two packets to the same address (LAB-NOTES §7). */
   gapMs: 2000,
+  /**
+   * Minimum milliseconds between two queries to the reference upstream. It is paired with
+   * the samples of both addresses, so it sees two packets per member gap: still far below
+   * NTPsec's `limited` (LAB-NOTES §7) and any public server's rate limit.
+   */
+  referenceGapMs: 1000,
   /** Mode-6 probes; two, so one lost reply cannot make a reflector look safe. */
   mode6Probes: 2,
   /** |offset| above this fails, milliseconds (pool scoring: +0.5 at 100 ms, less beyond). */
@@ -48,8 +64,15 @@ export const OUTSIDE_DEFAULTS = {
   warnOffsetMs: 25,
   /** Highest stratum the pool's add form accepts. */
   maxStratum: 5,
+  /** Seconds to wait for a first synchronised answer; 0 = the member must already serve. */
+  waitSeconds: 0,
+  /** Milliseconds a TCP connect to the SSH port may take before it counts as filtered. */
+  sshConnectTimeoutMs: 5000,
   port: 123,
 } as const;
+
+/** The limits with numbers widened (OUTSIDE_DEFAULTS has literal types). */
+type Limits = { readonly [K in keyof typeof OUTSIDE_DEFAULTS]: number };
 
 export class CheckFailure extends Error {
   constructor(message: string) {
@@ -68,14 +91,46 @@ export interface OutsideOptions {
   readonly timeoutMs?: number;
   readonly gapMs?: number;
   readonly port?: number;
+  /** Seconds to wait for the first synchronised answer (the droplet may be booting). */
+  readonly waitSeconds?: number;
+  /**
+   * The SSH port {@link waitForReach} probes; `sources` are the firewall's SSH sources
+   * (`sshSourceCidrs`), named in the message when the port is filtered.
+   */
+  readonly ssh?: { readonly port: number; readonly sources: readonly string[] };
+  /** Fail instead of skipping the IPv6 address when this machine has no IPv6 route. */
+  readonly requireIpv6?: boolean;
 }
+
+/** What {@link waitForReach} found. */
+export interface ReachResult {
+  readonly check: "reach";
+  readonly address: string;
+  /** The first answer's verdict ("ok", "unsynchronised": ntpd runs, not synced yet). */
+  readonly ntp: string;
+  /** "open", or "not probed" without ssh. */
+  readonly ssh: string;
+  /** Seconds until both held. */
+  readonly seconds: number;
+}
+
+/** Outcome of one TCP connect attempt. */
+export type TcpProbe = "open" | "refused" | "timeout";
 
 /** I/O the check needs; tests may replace it. */
 export interface OutsideDeps {
   readonly query: (o: QueryOptions) => Promise<NtpSample>;
   readonly probe: (o: QueryOptions) => Promise<Mode6Probe>;
   readonly resolve: (host: string) => Promise<string[]>;
+  /** TCP connect to address:port within timeoutMs. */
+  readonly tcp: (address: string, port: number, timeoutMs: number) => Promise<TcpProbe>;
+  /** Whether this machine has a route to an IPv6 address. */
+  readonly routes6: (address: string) => Promise<boolean>;
   readonly pacer: Pacer;
+  /** Paces the reference upstream's queries (separately from the member's addresses). */
+  readonly referencePacer: Pacer;
+  readonly now: () => number;
+  readonly sleep: (ms: number) => Promise<void>;
   readonly log: (line: string) => void;
 }
 
@@ -85,9 +140,47 @@ export function defaultDeps(gapMs: number = OUTSIDE_DEFAULTS.gapMs): OutsideDeps
     probe: probeMode6,
     resolve: async (host) =>
       isIP(host) ? [host] : (await dnsLookup(host, { all: true })).map((a) => a.address),
+    tcp: tcpProbe,
+    routes6: hasRouteTo6,
     pacer: new Pacer(gapMs),
+    referencePacer: new Pacer(Math.min(gapMs, OUTSIDE_DEFAULTS.referenceGapMs)),
+    now: () => performance.now(),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     log: (line) => process.stderr.write(`outside check: ${line}\n`),
   };
+}
+
+/** One TCP connect: "refused" is an RST (nothing listens), "timeout" a silent drop. */
+export function tcpProbe(address: string, port: number, timeoutMs: number): Promise<TcpProbe> {
+  return new Promise((resolve) => {
+    const sock = new Socket();
+    const done = (r: TcpProbe) => {
+      sock.destroy();
+      resolve(r);
+    };
+    sock.setTimeout(timeoutMs, () => done("timeout"));
+    sock.once("connect", () => done("open"));
+    sock.once("error", (e: NodeJS.ErrnoException) =>
+      done(e.code === "ECONNREFUSED" ? "refused" : "timeout"),
+    );
+    sock.connect(port, address);
+  });
+}
+
+/**
+ * connect(2) on a UDP socket sends nothing; it fails with ENETUNREACH when the kernel has
+ * no route to the address — the cheapest honest test of "this machine has IPv6".
+ */
+export function hasRouteTo6(address: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket("udp6");
+    const done = (r: boolean) => {
+      sock.close();
+      resolve(r);
+    };
+    sock.once("error", () => done(false));
+    sock.connect(OUTSIDE_DEFAULTS.port, address, () => done(true));
+  });
 }
 
 interface Reference {
@@ -109,22 +202,46 @@ export async function runOutsideCheck(
       throw new CheckFailure(`--${field}: ${JSON.stringify(value)} is not an IPv${want} address`);
   }
   const warnings: string[] = [];
-  const ctx = { opts, deps, warnings, reference: undefined as Reference | undefined | null };
-  const ipv4 = await checkAddress(opts.ipv4, ctx);
-  const ipv6 = opts.ipv6 !== undefined ? await checkAddress(opts.ipv6, ctx) : undefined;
-  return { check: "outside", ipv4, ...(ipv6 ? { ipv6 } : {}), warnings };
+  const ctx: Ctx = { opts, deps, warnings, reference: undefined };
+  let ipv6Skipped: string | undefined;
+  let v6: string | undefined = opts.ipv6;
+  if (v6 !== undefined && !(await deps.routes6(v6))) {
+    if (opts.requireIpv6) {
+      throw new CheckFailure(
+        `${v6}: this machine has no IPv6 route, and the IPv6 outside check is required (requireIpv6OutsideCheck): run pulumi up from a machine with IPv6, or set requireIpv6OutsideCheck to false`,
+      );
+    }
+    ipv6Skipped = `this machine has no IPv6 route: ${v6} was not checked from outside (the on-droplet check still proves it is configured; set requireIpv6OutsideCheck to make this an error)`;
+    warnings.push(`IPv6 outside check skipped: ${ipv6Skipped}`);
+    v6 = undefined;
+  }
+  const [ipv4, ipv6] = await Promise.all([
+    checkAddress(opts.ipv4, ctx),
+    v6 !== undefined ? checkAddress(v6, ctx) : Promise.resolve(undefined),
+  ]);
+  return {
+    check: "outside",
+    ipv4,
+    ...(ipv6 ? { ipv6 } : {}),
+    ...(ipv6Skipped !== undefined ? { ipv6Skipped } : {}),
+    warnings,
+  };
 }
 
 interface Ctx {
   readonly opts: OutsideOptions;
   readonly deps: OutsideDeps;
   readonly warnings: string[];
-  /** undefined = not chosen yet; null = no upstream answered. */
-  reference: Reference | undefined | null;
+  /** undefined = not chosen yet; resolves to null when no upstream answered. */
+  reference: Promise<Reference | null> | undefined;
 }
 
-async function ask(ctx: Ctx, address: string): Promise<NtpSample | undefined> {
-  await ctx.deps.pacer.wait(address);
+async function ask(
+  ctx: Ctx,
+  address: string,
+  pacer: Pacer = ctx.deps.pacer,
+): Promise<NtpSample | undefined> {
+  await pacer.wait(address);
   try {
     return await ctx.deps.query({
       address,
@@ -148,7 +265,7 @@ async function chooseReference(ctx: Ctx): Promise<Reference | null> {
       continue;
     }
     for (const address of addresses) {
-      const s = await ask(ctx, address).catch((e: unknown) => {
+      const s = await ask(ctx, address, ctx.deps.referencePacer).catch((e: unknown) => {
         ctx.deps.log(`upstream ${host} (${address}): ${String(e)}`);
         return undefined;
       });
@@ -158,47 +275,146 @@ async function chooseReference(ctx: Ctx): Promise<Reference | null> {
       );
     }
   }
+  ctx.warnings.push(
+    "no upstream answered from this machine: offsets are judged against the local clock",
+  );
   return null;
 }
 
-async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
-  const o = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
-  if (ctx.reference === undefined) {
-    ctx.reference = await chooseReference(ctx);
-    if (ctx.reference === null) {
-      ctx.warnings.push(
-        "no upstream answered from this machine: offsets are judged against the local clock",
-      );
+/** Throws at once on a kiss-o'-death that no waiting will cure. */
+function refuseKod(address: string, s: NtpSample): void {
+  if (s.verdict === "rate-limited") {
+    throw new CheckFailure(
+      `${address} sent a kiss-o'-death RATE: it rate-limited this check (is another poller on this address?)`,
+    );
+  }
+  if (s.verdict === "denied") {
+    throw new CheckFailure(
+      `${address} sent a kiss-o'-death ${s.header.refid}: it refuses time service (the pool scores DENY/RSTR -10): check 'restrict default' in ntp.conf`,
+    );
+  }
+}
+
+/**
+ * Step 0: polls until `address` answers synchronised (the first sample of step 1 follows
+ * 2 s later). No-op when waitSeconds is 0.
+ */
+async function waitUntilSynchronised(address: string, ctx: Ctx): Promise<void> {
+  const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
+  const { deps } = ctx;
+  const deadline = deps.now() + o.waitSeconds * 1000;
+  let last: NtpSample | undefined;
+  let queries = 0;
+  while (deps.now() < deadline) {
+    const s = await ask(ctx, address);
+    queries++;
+    if (s === undefined) continue;
+    refuseKod(address, s);
+    last = s;
+    if (s.verdict === "ok") {
+      deps.log(`${address}: serving time after ${queries} queries`);
+      return;
     }
   }
-  const ref = ctx.reference;
+  if (last === undefined) {
+    throw new CheckFailure(
+      `no NTP answer from ${address} within ${o.waitSeconds} s (${queries} queries) — is inbound UDP 123 allowed, did the droplet boot, and is ntpd answering from the address it was asked on?`,
+    );
+  }
+  const h = last.header;
+  throw new CheckFailure(
+    `${address} answers but did not synchronise within ${o.waitSeconds} s (leap=${h.leap}, stratum=${h.stratum}, refid=${h.refid})`,
+  );
+}
+
+/**
+ * The gate before the SSH check (Verification's `-reach` command): waits until the IPv4
+ * address accepts a TCP connection on the SSH port. A port that times out (no answer, not
+ * even a refusal) while NTP answers — the droplet is up — is filtered by the cloud
+ * firewall, which admits SSH only from `sshSourceCidrs`: that fails at once, naming them,
+ * instead of letting the SSH check dial for `verifyTimeoutSeconds`.
+ */
+export async function waitForReach(
+  opts: OutsideOptions,
+  deps: OutsideDeps = defaultDeps(opts.gapMs),
+): Promise<ReachResult> {
+  if (isIP(opts.ipv4) !== 4)
+    throw new CheckFailure(`--ipv4: ${JSON.stringify(opts.ipv4)} is not an IPv4 address`);
+  const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(opts) };
+  const ssh = opts.ssh ?? { port: 22, sources: [] };
+  const ctx: Ctx = { opts, deps, warnings: [], reference: undefined };
+  const t0 = deps.now();
+  const deadline = t0 + o.waitSeconds * 1000;
+  let ntp: NtpSample | undefined;
+  let sshState: TcpProbe = "timeout";
+  let queries = 0;
+  while (true) {
+    if (ntp === undefined) {
+      ntp = await ask(ctx, opts.ipv4);
+      queries++;
+    }
+    sshState = await deps.tcp(opts.ipv4, ssh.port, o.sshConnectTimeoutMs);
+    if (sshState === "open") {
+      return {
+        check: "reach",
+        address: opts.ipv4,
+        ntp: ntp?.verdict ?? "no answer yet",
+        ssh: "open",
+        seconds: round3((deps.now() - t0) / 1000),
+      };
+    }
+    // The droplet is up (ntpd answers), yet SSH gets no answer at all, not even a refusal:
+    // something between drops it, and the cloud firewall admits SSH only from its sources.
+    if (sshState === "timeout" && ntp !== undefined) {
+      throw new CheckFailure(
+        `SSH to ${opts.ipv4} port ${ssh.port} is filtered from this machine while NTP answers: the cloud firewall admits SSH only from sshSourceCidrs (${ssh.sources.join(", ")}), and this machine's public address is not in it — add it (e.g. "$(curl -4s https://ifconfig.me)/32") and run pulumi up again`,
+      );
+    }
+    if (deps.now() >= deadline) break;
+    // Without an NTP answer, ask() paces the loop; after one, wait the same gap.
+    if (ntp !== undefined) await deps.sleep(o.gapMs);
+  }
+  if (sshState === "refused") {
+    throw new CheckFailure(
+      `nothing accepts SSH on ${opts.ipv4} port ${ssh.port} (connection refused for ${o.waitSeconds} s): sshd is not running on the droplet`,
+    );
+  }
+  throw new CheckFailure(
+    `neither NTP nor SSH answers from ${opts.ipv4} within ${o.waitSeconds} s (${queries} NTP queries, SSH timing out): did the droplet boot, and does the cloud firewall admit this machine?`,
+  );
+}
+
+async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
+  const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
+  if (o.waitSeconds > 0) await waitUntilSynchronised(address, ctx);
+  ctx.reference ??= chooseReference(ctx);
+  const ref = await ctx.reference;
   const relativeTo = ref ? `upstream ${ref.host} (${ref.address})` : "local clock";
+
+  // Mode-6 probes go beside the samples, paced on their own key so they keep the 2 s gap
+  // between themselves without delaying the samples.
+  const mode6 = probeMode6Twice(address, ctx, o);
+  // Judged after the samples; until then a refusal must not count as unhandled.
+  mode6.catch(() => undefined);
 
   const good: { member: NtpSample; offsetMs: number }[] = [];
   let last: NtpSample | undefined;
   let answered = 0;
   for (let attempt = 0; attempt < o.samples + o.retries && good.length < o.samples; attempt++) {
-    const member = await ask(ctx, address);
+    const [member, r] = await Promise.all([
+      ask(ctx, address),
+      ref ? ask(ctx, ref.address, ctx.deps.referencePacer) : Promise.resolve(undefined),
+    ]);
     if (!member) {
       ctx.deps.log(`${address}: no answer (attempt ${attempt + 1})`);
       continue;
     }
     answered++;
     last = member;
-    if (member.verdict === "rate-limited") {
-      throw new CheckFailure(
-        `${address} sent a kiss-o'-death RATE: it rate-limited this check (is another poller on this address?)`,
-      );
-    }
-    if (member.verdict === "denied") {
-      throw new CheckFailure(
-        `${address} sent a kiss-o'-death ${member.header.refid}: it refuses time service (the pool scores DENY/RSTR -10): check 'restrict default' in ntp.conf`,
-      );
-    }
+    refuseKod(address, member);
     if (member.verdict !== "ok") continue;
     let offsetMs = member.offsetMs;
     if (ref) {
-      const r = await ask(ctx, ref.address);
       if (r?.verdict !== "ok") {
         ctx.deps.log(`reference ${ref.host}: ${r ? r.verdict : "no answer"}; sample skipped`);
         continue;
@@ -207,6 +423,7 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
     }
     good.push({ member, offsetMs });
   }
+  const mode6Refused = await mode6;
 
   if (good.length === 0) {
     if (answered === 0) {
@@ -239,22 +456,6 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
     ctx.warnings.push(
       `${address} is off by ${offsetText} (pool scores full points only up to ${o.warnOffsetMs} ms)`,
     );
-
-  let mode6Refused = true;
-  for (let i = 0; i < o.mode6Probes && mode6Refused; i++) {
-    await ctx.deps.pacer.wait(address);
-    const p = await ctx.deps.probe({
-      address,
-      port: o.port,
-      timeoutMs: Math.min(o.timeoutMs, 2000),
-    });
-    if (p.answered) {
-      mode6Refused = false;
-      throw new CheckFailure(
-        `${address} answers NTP control (mode 6, ntpq) queries from outside: ${p.replyBytes} bytes back for a 12-byte request — a reflection amplifier; add 'noquery' to 'restrict default' in ntp.conf`,
-      );
-    }
-  }
   ctx.deps.log(`${address}: stratum ${h.stratum}, offset ${offsetText}, mode 6 refused`);
   return {
     address,
@@ -269,15 +470,33 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
   };
 }
 
+/** Resolves true when every mode-6 probe went unanswered; throws on an answer. */
+async function probeMode6Twice(address: string, ctx: Ctx, o: Limits): Promise<true> {
+  for (let i = 0; i < o.mode6Probes; i++) {
+    await ctx.deps.pacer.wait(`mode6:${address}`);
+    const p = await ctx.deps.probe({
+      address,
+      port: o.port,
+      timeoutMs: Math.min(o.timeoutMs, 2000),
+    });
+    if (p.answered) {
+      throw new CheckFailure(
+        `${address} answers NTP control (mode 6, ntpq) queries from outside: ${p.replyBytes} bytes back for a 12-byte request — a reflection amplifier; add 'noquery' to 'restrict default' in ntp.conf`,
+      );
+    }
+  }
+  return true;
+}
+
 function round3(n: number): number {
   return Math.round(n * 1000) / 1000;
 }
 
-function definedOnly(o: OutsideOptions): Partial<typeof OUTSIDE_DEFAULTS> {
+function definedOnly(o: OutsideOptions): Partial<Limits> {
   const out: Record<string, number> = {};
-  for (const k of ["samples", "retries", "timeoutMs", "gapMs", "port"] as const) {
+  for (const k of ["samples", "retries", "timeoutMs", "gapMs", "port", "waitSeconds"] as const) {
     const v = o[k];
     if (v !== undefined) out[k] = v;
   }
-  return out as Partial<typeof OUTSIDE_DEFAULTS>;
+  return out;
 }

@@ -65,6 +65,8 @@ export const outsideSchema = z.object({
   check: z.literal("outside"),
   ipv4: addressResultSchema,
   ipv6: addressResultSchema.optional(),
+  /** Why the IPv6 address was not checked (the deployer has no IPv6 route). */
+  ipv6Skipped: z.string().optional(),
   warnings: z.array(z.string()),
 });
 export type OutsideResult = z.infer<typeof outsideSchema>;

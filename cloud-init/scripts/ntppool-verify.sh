@@ -14,7 +14,11 @@
 #      or "o" in `ntpq -pn`), and at least --min-reachable (default 3) upstreams with a
 #      non-zero reach register;
 #   3. the leap-second file ntpd loaded (`expire=` in `ntpq -c rv`) has not expired
-#      (RFC 8633 §3.7; Debian 12's original tzdata file expired on 2026-06-28).
+#      (RFC 8633 §3.7; Debian 12's original tzdata file expired on 2026-06-28);
+#   4. with --reserved-ipv6 ADDR: ADDR is configured in the guest (DigitalOcean routes a
+#      reserved IPv6 to the droplet but never configures it; the user-data's unit adds it at
+#      boot, before the address is assigned, so this holds in both verification phases and
+#      proves it even where the deployer has no IPv6 to check it from outside).
 # Then it asks each upstream once with `ntpdate -q` (diagnostics, never a failure).
 #
 # ntpq exits 0 when nothing answers, so only its OUTPUT is judged. The loop polls the local
@@ -31,6 +35,7 @@ min_reachable=3
 not_running_grace_s=30
 upstreams=""
 n_up=0
+reserved_ipv6=""
 warnings=""
 
 log() { printf 'ntppool-verify: %s\n' "$*" >&2; }
@@ -69,12 +74,18 @@ json_num() {
 
 while [ $# -gt 0 ]; do
   case $1 in
-    --timeout | --interval | --min-reachable | --upstream)
+    --timeout | --interval | --min-reachable | --upstream | --reserved-ipv6)
       [ $# -ge 2 ] || fail "option $1 needs a value"
       case $1 in
         --timeout) timeout_s=$2 ;;
         --interval) interval_s=$2 ;;
         --min-reachable) min_reachable=$2 ;;
+        --reserved-ipv6)
+          case $2 in
+            '' | *[!0-9A-Fa-f:]*) fail "--reserved-ipv6: '$2' is not an IPv6 address" ;;
+          esac
+          reserved_ipv6=$2
+          ;;
         --upstream)
           # Host names and IP literals only: the names end up in messages and JSON.
           case $2 in
@@ -87,7 +98,7 @@ while [ $# -gt 0 ]; do
       esac
       shift 2
       ;;
-    *) fail "unknown argument '$1' (expected --timeout N, --interval N, --min-reachable N, --upstream HOST)" ;;
+    *) fail "unknown argument '$1' (expected --timeout N, --interval N, --min-reachable N, --upstream HOST, --reserved-ipv6 ADDR)" ;;
   esac
 done
 is_uint "$timeout_s" || fail "--timeout must be whole seconds, got '$timeout_s'"
@@ -268,7 +279,19 @@ if is_uint "$exp_s" && [ $((exp_s - $(now))) -lt $((30 * 86400)) ]; then
   warn "leap-second file expires on $expire (in under 30 days): is tzdata being updated?"
 fi
 
-# --- 4. upstreams, directly -----------------------------------------------------------
+# --- 4. reserved IPv6 configured in the guest -----------------------------------------
+if [ -n "$reserved_ipv6" ]; then
+  command -v ip >/dev/null 2>&1 || fail "ip not installed (package iproute2 provides it)"
+  # `ip -6 addr show to ADDR/128` prints the interface holding exactly that address.
+  if [ -z "$(ip -6 -o addr show to "$reserved_ipv6/128" 2>/dev/null)" ]; then
+    fail "reserved IPv6 $reserved_ipv6 is not configured in the guest (DigitalOcean routes it but never adds it)" \
+      "the user-data's ntppool-reserved-ipv6.service adds it at boot: systemctl status ntppool-reserved-ipv6" \
+      "ip -6 addr: $(ip -6 -o addr show 2>&1 | awk '{print $2, $4}' | tr '\n' ' ')"
+  fi
+  log "reserved IPv6 $reserved_ipv6 is configured"
+fi
+
+# --- 5. upstreams, directly -----------------------------------------------------------
 query_upstreams
 if [ -n "$upstreams" ] && command -v ntpdate >/dev/null 2>&1 && [ "$up_answered" -lt "$min_reachable" ]; then
   warn "only $up_answered of $n_up upstreams answered ntpdate -q from here"

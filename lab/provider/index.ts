@@ -1,3 +1,4 @@
+import { getAccount } from "./account";
 import { droplet } from "./droplet";
 import { firewall } from "./firewall";
 import { project } from "./project";
@@ -27,5 +28,5 @@ export const PROVIDER_RESOURCES: ReadonlyMap<string, ProviderResource> = new Map
 
 /** Every DigitalOcean data source the driver reads through the API, by invoke token. */
 export const PROVIDER_INVOKES: ReadonlyMap<string, ProviderInvoke> = new Map(
-  [getSshKeys].map((i) => [i.token, i]),
+  [getAccount, getSshKeys].map((i) => [i.token, i]),
 );

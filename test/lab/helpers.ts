@@ -1,7 +1,9 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { toolsRoot } from "../../lab/image";
+import { imageSpawnSync } from "../../lab/imageExec";
 import { missingPackages, notRunnable } from "../../lab/prereqs";
 import type { LabReport } from "../../lab/run";
 
@@ -14,7 +16,7 @@ export function assertLabPrerequisites(): void {
   const missing = missingPackages();
   if (missing.length > 0) {
     throw new Error(
-      `lab tests: missing Debian packages; run: apt-get install ${missing.join(" ")} (or once: sudo npm run lab)`,
+      `lab tests: missing host packages ${missing.join(" ")}: run \`sudo npm test\` (its setup installs them) or \`sudo npm run lab\``,
     );
   }
 }
@@ -90,7 +92,10 @@ export function stackWith(extraYaml: string): string {
   return file;
 }
 
-/** The kernel's clock discipline state (adjtimex(2) with modes 0: read only). */
+/**
+ * The kernel's clock discipline state (adjtimex(2) with modes 0: read only). python3 of the
+ * lab's tools image asks (the clock is one for every namespace and root); the host needs none.
+ */
 export function hostTimex(): { status: number; freq: number; offset: number } {
   const py = [
     "import ctypes, json",
@@ -102,7 +107,7 @@ export function hostTimex(): { status: number; freq: number; offset: number } {
     "ctypes.CDLL('libc.so.6', use_errno=True).adjtimex(ctypes.byref(t))",
     "print(json.dumps({'status': t.status, 'freq': t.freq, 'offset': t.offset}))",
   ].join("\n");
-  const r = spawnSync("/usr/bin/python3", ["-c", py], { encoding: "utf8" });
+  const r = imageSpawnSync(["python3", "-c", py], { root: toolsRoot() });
   if (r.status !== 0) throw new Error(`adjtimex via python3 failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { status: number; freq: number; offset: number };
 }

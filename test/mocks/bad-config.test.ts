@@ -74,9 +74,14 @@ const CASES: [string, Record<string, unknown>, string][] = [
     'members[0].size: must be a DigitalOcean size slug such as "s-1vcpu-1gb" (got "Large One")',
   ],
   [
+    "an image the user-data is not written for",
+    { ...BASE_CONFIG, image: "centos-stream-9-x64" },
+    'image: must be one of debian-12-x64, ubuntu-24-04-x64 — the images whose first boot the user-data is written for (NTPsec 1.2 packaged as ntpsec, cloud-init running packages before runcmd) (got "centos-stream-9-x64")',
+  ],
+  [
     "bad fleet image",
     { ...BASE_CONFIG, image: "debian 12" },
-    'image: must be a DigitalOcean image slug such as "debian-12-x64" (got "debian 12")',
+    'image: must be one of debian-12-x64, ubuntu-24-04-x64 — the images whose first boot the user-data is written for (NTPsec 1.2 packaged as ntpsec, cloud-init running packages before runcmd) (got "debian 12")',
   ],
   [
     "three upstreams",
@@ -227,7 +232,7 @@ const CASES: [string, Record<string, unknown>, string][] = [
   [
     "unknown top-level setting",
     { ...BASE_CONFIG, upstream: U },
-    "upstream: unknown setting; known ones are members, size, image, ipv6, upstreams, sshSourceCidrs, sshKeyFingerprints, tags, projectName, protectReservedIp, verifyTimeoutSeconds",
+    "upstream: unknown setting; known ones are members, size, image, ipv6, upstreams, sshSourceCidrs, sshKeyFingerprints, tags, projectName, protectReservedIp, verifyTimeoutSeconds, requireIpv6OutsideCheck",
   ],
 ];
 

@@ -191,7 +191,7 @@ const ROWS: [string, Row][] = [
       kind: "config",
       config: withMember({ image: "debian-12-x64\nruncmd: [reboot]" }),
       at: "members[0].image",
-      says: "image slug",
+      says: "must be one of debian-12-x64, ubuntu-24-04-x64",
     },
   ],
   [
@@ -788,6 +788,7 @@ describe("renderers are inert for hostile strings even without validation", () =
   const fake = join(bin, "fake");
   writeFileSync(fake, `#!/bin/sh\nfor a in "$@"; do printf '%s\\0' "$a"; done\n`, { mode: 0o755 });
   writeFileSync(join(bin, "sh"), `#!/bin/sh\nexec ${fake} "$@"\n`, { mode: 0o755 });
+  writeFileSync(join(bin, "node"), `#!/bin/sh\nexec ${fake} "$@"\n`, { mode: 0o755 });
 
   /** Runs a rendered command line the way the command provider does (/bin/sh -c). */
   function argvOf(command: string): string[] {
@@ -795,6 +796,7 @@ describe("renderers are inert for hostile strings even without validation", () =
     expect(syntax.status, syntax.stderr).toBe(0);
     const r = spawnSync("/bin/sh", ["-c", command], {
       encoding: "utf8",
+      cwd: ROOT,
       env: { PATH: `${bin}:/usr/bin:/bin` },
     });
     expect(r.status, r.stderr).toBe(0);
@@ -815,16 +817,14 @@ describe("renderers are inert for hostile strings even without validation", () =
 
   it("the outside command passes each address and upstream as exactly one argument", () => {
     const cmd = renderLocalVerifyCommand({
-      node: fake,
-      tsxCli: "/x/tsx cli.mjs",
-      outsideScript: "/x/$(outside).ts",
       ipv4: hostile[0] as string,
       ipv6: hostile[3] as string,
       upstreams: hostile,
     });
     expect(argvOf(cmd)).toEqual([
-      "/x/tsx cli.mjs",
-      "/x/$(outside).ts",
+      "--import",
+      "tsx",
+      "verify/outside.ts",
       "--ipv4",
       hostile[0],
       "--ipv6",

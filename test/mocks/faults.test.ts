@@ -61,18 +61,35 @@ describe("droplet replaced (new user-data): the reserved IP stays, the new dropl
     expect(only(after, T.ipAssign).inputs.ipAddress).toBe(only(after, T.ip).state.ipAddress);
     expect(only(after, T.ip6Assign).inputs.dropletId).toBe(newId);
     expect(only(after, T.ipAssign).dependencies).toContain(d1.urn);
-    for (const type of [T.remote, T.local]) {
-      const c = only(after, type);
-      expect(c.inputs.triggers, type).toEqual([String(newId)]);
-      // Verified through the reserved address, only once the address points at the droplet.
-      expect(c.dependencies, type).toContain(only(after, T.ipAssign).urn);
-      expect(c.dependencies, type).toContain(only(after, T.firewall).urn);
+    const commands = after.filter((r) => r.type === T.remote || r.type === T.local);
+    expect(commands.map((c) => c.name).sort()).toEqual([
+      "ams-1-admin-keys",
+      "ams-1-precheck-on-droplet",
+      "ams-1-precheck-outside",
+      "ams-1-precheck-reach",
+      "ams-1-verify-on-droplet",
+      "ams-1-verify-outside",
+      "ams-1-verify-reach",
+    ]);
+    for (const c of commands) {
+      expect(c.inputs.triggers, c.name).toEqual([String(newId)]);
+      // Through the firewall (the admin keys after the pre-check, which waited for it).
+      if (c.name !== "ams-1-admin-keys")
+        expect(c.dependencies, c.name).toContain(only(after, T.firewall).urn);
+      const phase2 = c.name.includes("-verify-");
+      // Phase 1 runs before the address moves to the new droplet; phase 2 after.
+      expect(c.dependencies.includes(only(after, T.ipAssign).urn), c.name).toBe(phase2);
     }
-    expect(String(only(after, T.remote).inputs.create)).toContain("--upstream ntp2.time.nl");
+    expect(only(after, T.ipAssign).dependencies).toContain(
+      commands.find((c) => c.name === "ams-1-precheck-on-droplet")?.urn,
+    );
+    const verifyOnDroplet = (rs: typeof after) =>
+      rs.find((r) => r.name === "ams-1-verify-on-droplet");
+    expect(String(verifyOnDroplet(after)?.inputs.create)).toContain("--upstream ntp2.time.nl");
     // The droplets of the two runs have different ids (the mocks hand out new ones), so the
     // triggers differ: a replacement re-runs the checks.
-    expect(only(before, T.remote).inputs.triggers).not.toEqual(
-      only(after, T.remote).inputs.triggers,
+    expect(verifyOnDroplet(before)?.inputs.triggers).not.toEqual(
+      verifyOnDroplet(after)?.inputs.triggers,
     );
     expect(ofType(after, T.droplet)).toHaveLength(1);
   });

@@ -11,6 +11,11 @@ export interface Recorded {
   readonly protect: boolean;
   readonly dependencies: readonly string[];
   readonly additionalSecretOutputs: readonly string[];
+  readonly replaceOnChanges: readonly string[];
+  readonly ignoreChanges: readonly string[];
+  readonly deleteBeforeReplace: boolean;
+  /** customTimeouts as the engine receives them ("" when unset). */
+  readonly customTimeouts: { readonly create: string; readonly update: string };
 }
 
 export const recorded: Recorded[] = [];
@@ -49,8 +54,24 @@ export const OUTSIDE = {
 };
 let counter = 0;
 
+/** What `digitalocean.getAccount` answers (DigitalOcean's defaults for a new account). */
+export const DEFAULT_ACCOUNT = { dropletLimit: 25, floatingIpLimit: 3 };
+/** The account the mocks answer with; tests change it. */
+export const account: {
+  limits: { dropletLimit?: number; floatingIpLimit?: number };
+  sshKeys: { id: number; name: string; fingerprint: string; publicKey: string }[];
+} = { limits: { ...DEFAULT_ACCOUNT }, sshKeys: [] };
+/** The `outputs` of the stack's previous deployment (read by its StackReference). */
+export const previous: { outputs: Record<string, unknown> } = { outputs: {} };
+/** Invokes the program made, in order. */
+export const invoked: { token: string; inputs: Record<string, unknown> }[] = [];
+
 export function resetRecorder(): void {
   recorded.length = 0;
+  invoked.length = 0;
+  account.limits = { ...DEFAULT_ACCOUNT };
+  account.sshKeys = [];
+  previous.outputs = {};
 }
 
 /** Plausible provider outputs for each resource type; inputs are echoed back as state. */
@@ -65,11 +86,19 @@ export const testMocks: pulumi.runtime.Mocks = {
         id = String(400000 + n);
         state.dropletUrn = `do:droplet:${id}`;
         state.ipv4Address = `192.0.2.${n % 250}`;
+        if (args.inputs.ipv6 === true) state.ipv6Address = `2001:db8:1::${n.toString(16)}`;
         break;
       case "digitalocean:index/reservedIp:ReservedIp":
         id = `203.0.113.${n % 250}`;
         state.ipAddress = id;
-        state.reservedIpUrn = `do:floatingip:${id}`;
+        // What the provider returns (godo reserved_ips.go URN()); the Projects API lists the
+        // same address as do:floatingip: (components/PoolServer.ts).
+        state.reservedIpUrn = `do:reservedip:${id}`;
+        break;
+      case "pulumi:pulumi:StackReference":
+        id = String(args.inputs.name);
+        state.outputs = previous.outputs;
+        state.secretOutputNames = [];
         break;
       case "digitalocean:index/reservedIpv6:ReservedIpv6":
         id = `2001:db8::${n.toString(16)}`;
@@ -99,6 +128,13 @@ export const testMocks: pulumi.runtime.Mocks = {
     return { id, state };
   },
   call(args) {
+    invoked.push({ token: args.token, inputs: args.inputs });
+    switch (args.token) {
+      case "digitalocean:index/getAccount:getAccount":
+        return { id: "acct", status: "active", ...account.limits };
+      case "digitalocean:index/getSshKeys:getSshKeys":
+        return { id: "keys", sshKeys: account.sshKeys };
+    }
     return args.inputs;
   },
 };
@@ -126,6 +162,13 @@ MockMonitor.prototype.registerResource = function (
         protect: req.getProtect() === true,
         dependencies: req.getDependenciesList(),
         additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+        replaceOnChanges: req.getReplaceonchangesList(),
+        ignoreChanges: req.getIgnorechangesList(),
+        deleteBeforeReplace: req.getDeletebeforereplace() === true,
+        customTimeouts: {
+          create: req.getCustomtimeouts()?.getCreate() ?? "",
+          update: req.getCustomtimeouts()?.getUpdate() ?? "",
+        },
       });
     }
     callback(err, res);

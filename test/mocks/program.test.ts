@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildFirewallRules } from "../../components/firewallRules";
+import { account, invoked, previous, recorded, resetRecorder } from "./mocks";
 import { BASE_CONFIG, ofType, runProgram } from "./program";
 
 const T = {
@@ -14,6 +15,15 @@ const T = {
   ip6Assign: "digitalocean:index/reservedIpv6Assignment:ReservedIpv6Assignment",
   firewall: "digitalocean:index/firewall:Firewall",
   project: "digitalocean:index/project:Project",
+  remote: "command:remote:Command",
+  local: "command:local:Command",
+};
+
+const named = <R extends { name: string }>(rs: readonly R[], name: string): R => {
+  const r = rs.find((x) => x.name === name);
+  if (r === undefined)
+    throw new Error(`no resource ${name} in ${rs.map((x) => x.name).join(", ")}`);
+  return r;
 };
 
 describe("the program under mocks", () => {
@@ -34,6 +44,9 @@ describe("the program under mocks", () => {
       ip6Assign: 1,
       firewall: 1,
       project: 0,
+      // Pre-check and verification (reach gate, SSH check, outside check each), admin keys.
+      remote: 3,
+      local: 4,
     });
     const component = ofType(resources, T.component)[0];
     for (const r of resources.filter(
@@ -69,6 +82,14 @@ describe("the program under mocks", () => {
   });
 
   it("gives the droplet the rendered user-data, keys, tags and settings", async () => {
+    account.sshKeys = [
+      {
+        id: 12345,
+        name: "alice",
+        fingerprint: "aa:".repeat(15).concat("aa"),
+        publicKey: "ssh-ed25519 AAAAalice alice",
+      },
+    ];
     const { resources } = await runProgram({
       ...BASE_CONFIG,
       sshKeyFingerprints: ["12345"],
@@ -85,10 +106,15 @@ describe("the program under mocks", () => {
       image: "debian-12-x64",
       ipv6: true,
       monitoring: true,
-      gracefulShutdown: true,
-      sshKeys: [sshKey?.state.id ?? expect.any(String), "12345"],
+      // Only the deploy key: ssh_keys is ForceNew, so a human key here would rebuild the
+      // droplet whenever someone is added (the admin-keys command installs those).
+      sshKeys: [sshKey?.state.id ?? expect.any(String)],
       tags: [tag?.inputs.name, "team:time"],
     });
+    // gracefulShutdown acts only on delete, where it delays removing a replaced droplet.
+    expect(droplet?.inputs.gracefulShutdown).toBeUndefined();
+    // A size change replaces the droplet (verified first) instead of a hard in-place resize.
+    expect(droplet?.replaceOnChanges).toEqual(["size"]);
     const userData = String(droplet?.inputs.userData);
     expect(userData.startsWith("#cloud-config\n")).toBe(true);
     for (const u of BASE_CONFIG.upstreams) expect(userData).toContain(`server ${u} iburst`);
@@ -144,21 +170,22 @@ describe("the program under mocks", () => {
       (members["ams-1"]?.registration as { addresses: unknown[] } | undefined)?.addresses,
     ).toHaveLength(2);
     expect(typeof members["ams-1"]?.dropletId).toBe("string");
+    const phases = { synced: true, stratum: 2, reachableUpstreams: 4 };
     expect(members["ams-1"]?.verification).toMatchObject({
-      synced: true,
-      stratum: 2,
-      reachableUpstreams: 4,
+      beforeAssignment: phases,
+      afterAssignment: phases,
     });
   });
 
   it("scales past a firewall's 10-droplet limit: each member's firewall takes its own tag", async () => {
     const many = Array.from({ length: 12 }, (_, i) => ({ name: `m-${i}`, region: "nyc3" }));
+    account.limits = { dropletLimit: 50, floatingIpLimit: 12 };
     const { resources } = await runProgram({ ...BASE_CONFIG, members: many });
     const firewalls = ofType(resources, T.firewall);
     expect(firewalls).toHaveLength(12);
     expect(new Set(firewalls.map((f) => JSON.stringify(f.inputs.tags))).size).toBe(12);
     expect(ofType(resources, T.droplet)).toHaveLength(12);
-  });
+  }, 60_000);
 
   it("puts droplets and reserved IPs in a DigitalOcean project when projectName is set", async () => {
     const { resources } = await runProgram({ ...BASE_CONFIG, projectName: "Time servers" });
@@ -166,6 +193,145 @@ describe("the program under mocks", () => {
     const droplet = ofType(resources, T.droplet)[0];
     const ip = ofType(resources, T.ip)[0];
     expect(project?.inputs.name).toBe("Time servers");
-    expect(project?.inputs.resources).toEqual([droplet?.state.dropletUrn, ip?.state.reservedIpUrn]);
+    // The URN the Projects API lists for a reserved IP (do:floatingip:), not the resource's
+    // own do:reservedip:, which the provider would diff against on every later `pulumi up`.
+    expect(ip?.state.reservedIpUrn).toBe(`do:reservedip:${String(ip?.state.ipAddress)}`);
+    expect(project?.inputs.resources).toEqual([
+      droplet?.state.dropletUrn,
+      `do:floatingip:${String(ip?.state.ipAddress)}`,
+    ]);
+  });
+});
+
+describe("order of a deployment: the droplet is proven before the addresses move (issue 10)", () => {
+  it("pre-check on the droplet's own addresses → admin keys → IPv4 → IPv6 → verification", async () => {
+    const { resources } = await runProgram(BASE_CONFIG);
+    const droplet = ofType(resources, T.droplet)[0];
+    const fw = ofType(resources, T.firewall)[0];
+    const preReach = named(resources, "ams-1-precheck-reach");
+    const preSsh = named(resources, "ams-1-precheck-on-droplet");
+    const preOut = named(resources, "ams-1-precheck-outside");
+    const keys = named(resources, "ams-1-admin-keys");
+    const v4 = ofType(resources, T.ipAssign)[0];
+    const v6 = ofType(resources, T.ip6Assign)[0];
+    const postOut = named(resources, "ams-1-verify-outside");
+    const postSsh = named(resources, "ams-1-verify-on-droplet");
+
+    // Phase 1 targets the droplet's own public addresses, through the firewall.
+    expect(String(preOut.inputs.create)).toContain(
+      `--ipv4 ${String(droplet?.state.ipv4Address)} --ipv6 ${String(droplet?.state.ipv6Address)}`,
+    );
+    expect(String(preReach.inputs.create)).toContain(
+      `--ipv4 ${String(droplet?.state.ipv4Address)} --wait-seconds 600 --ssh-port 22`,
+    );
+    expect((preSsh.inputs.connection as { value: { host: string } }).value.host).toBe(
+      droplet?.state.ipv4Address,
+    );
+    expect(preReach.dependencies).toContain(fw?.urn);
+    expect(preSsh.dependencies).toContain(preReach.urn);
+    expect(preOut.dependencies).toContain(preReach.urn);
+    // Nothing is assigned before phase 1 passed; IPv6 only after IPv4.
+    for (const d of [preOut.urn, preSsh.urn, keys.urn]) expect(v4?.dependencies).toContain(d);
+    expect(keys.dependencies).toContain(preSsh.urn);
+    expect(v6?.dependencies).toContain(v4?.urn);
+    // Phase 2 on the reserved addresses, after both assignments.
+    const ip = ofType(resources, T.ip)[0];
+    expect(String(postOut.inputs.create)).toContain(`--ipv4 ${String(ip?.state.ipAddress)}`);
+    for (const c of [postOut, postSsh]) {
+      expect(c.dependencies).toContain(v4?.urn);
+      expect(c.dependencies).toContain(v6?.urn);
+    }
+    // Each phase re-runs on a new droplet.
+    const dropletId = String(droplet?.state.dropletUrn).split(":")[2];
+    for (const c of [preReach, preOut, preSsh, keys, postOut, postSsh])
+      expect(c.inputs.triggers, c.name).toEqual([dropletId]);
+  });
+
+  it("human SSH keys go to the admin-keys command, resolved from the account, never to the droplet", async () => {
+    account.sshKeys = [
+      {
+        id: 7,
+        name: "alice",
+        fingerprint: "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa",
+        publicKey: "ssh-ed25519 AAAAalice alice@laptop\n",
+      },
+      {
+        id: 8,
+        name: "bob",
+        fingerprint: "11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00",
+        publicKey: "ssh-rsa AAAAbob bob",
+      },
+    ];
+    const { resources } = await runProgram({
+      ...BASE_CONFIG,
+      sshKeyFingerprints: ["3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa", "8"],
+    });
+    const keys = named(resources, "ams-1-admin-keys");
+    expect(keys.inputs.create).toBe(
+      "sh -s -- 'ssh-ed25519 AAAAalice alice@laptop' 'ssh-rsa AAAAbob bob'",
+    );
+    expect(String(keys.inputs.stdin)).toContain("ntp-pool sshKeyFingerprints: begin");
+    expect(invoked.map((i) => i.token)).toContain("digitalocean:index/getSshKeys:getSshKeys");
+    const droplet = ofType(resources, T.droplet)[0];
+    expect(droplet?.inputs.sshKeys).toHaveLength(1);
+    // Without keys the block is emptied (a removed key loses access) and no lookup is made.
+    resetRecorder();
+    const none = await runProgram(BASE_CONFIG);
+    expect(named(none.resources, "ams-1-admin-keys").inputs.create).toBe("sh -s --");
+    expect(invoked.map((i) => i.token)).not.toContain("digitalocean:index/getSshKeys:getSshKeys");
+  });
+});
+
+describe("preflight: refused before any resource exists (issue 10)", () => {
+  const failure = (config: Record<string, unknown>) =>
+    runProgram(config).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+
+  it("a region change names the member and the steps of a move", async () => {
+    previous.outputs = {
+      members: { "ams-1": { name: "ams-1", region: "ams3", ipv4: "203.0.113.9" } },
+    };
+    const err = await failure({ ...BASE_CONFIG, members: [{ name: "ams-1", region: "fra1" }] });
+    expect(err?.constructor.name).toBe("RunError");
+    expect(err?.message).toContain(
+      'members[0].region: member "ams-1" was deployed in "ams3" and its reserved IPs cannot move region, so a region change is a new member (got "fra1")',
+    );
+    expect(err?.message).toContain("pulumi state unprotect");
+  });
+
+  it("the same region as last time, or a new member, passes", async () => {
+    previous.outputs = { members: { "ams-1": { region: "ams3" } } };
+    const { resources } = await runProgram({
+      ...BASE_CONFIG,
+      members: [
+        { name: "ams-1", region: "ams3" },
+        { name: "fra-1", region: "fra1" },
+      ],
+    });
+    expect(ofType(resources, T.droplet)).toHaveLength(2);
+  });
+
+  it("more members than the account's reserved IPs, or an unknown human key", async () => {
+    account.limits = { dropletLimit: 25, floatingIpLimit: 3 };
+    const four = Array.from({ length: 4 }, (_, i) => ({ name: `m-${i}`, region: "nyc3" }));
+    const a = await failure({ ...BASE_CONFIG, members: four });
+    expect(a?.message).toContain(
+      "members: 4 members need 4 reserved IPv4 addresses, and this DigitalOcean account allows 3 (its reserved IP limit)",
+    );
+    const b = await failure({ ...BASE_CONFIG, sshKeyFingerprints: ["99"] });
+    expect(b?.message).toContain(
+      'sshKeyFingerprints[0]: no SSH key with this fingerprint or id in the DigitalOcean account (0 keys there; add it with doctl compute ssh-key import) (got "99")',
+    );
+  });
+
+  it("nothing is registered when preflight fails", async () => {
+    previous.outputs = { members: { "ams-1": { region: "nyc3" } } };
+    const err = await failure(BASE_CONFIG);
+    expect(err?.constructor.name).toBe("RunError");
+    await new Promise((r) => setTimeout(r, 200));
+    // The recorder sees every registration (the stack's self-reference is a read, not one).
+    expect(recorded.map((r) => r.name)).toEqual([]);
   });
 });

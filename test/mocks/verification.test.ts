@@ -48,6 +48,7 @@ pulumi.runtime.setMocks(
   "ntp-pool",
   "test",
   false,
+  "organization",
 );
 
 /** Stands in for the ReservedIpAssignment and Firewall (custom resources, as they are). */
@@ -76,6 +77,8 @@ function build(ipv6?: string) {
       ),
       upstreams: ["ntp1.example", "ntp2.example", "ntp3.example", "ntp4.example"],
       dropletId: pulumi.output("400123"),
+      sshSourceCidrs: ["198.51.100.7/32"],
+      reservedIpv6: ipv6,
       timeoutSeconds: 300,
     },
     { dependsOn: [assignment, firewall] },
@@ -84,26 +87,27 @@ function build(ipv6?: string) {
 }
 
 describe("Verification component", () => {
-  it("creates one remote and one local command under the component", async () => {
+  it("creates the reach gate, the SSH check and the outside check under the component", async () => {
     const { v } = build("2001:db8::7");
     await value(v.summary);
     await settle();
     const comp = recorded.find((r) => r.type === "ntppool:index:Verification");
     const cmds = recorded.filter((r) => r.type.startsWith("command:"));
-    expect(cmds.map((c) => [c.type, c.name])).toEqual([
-      ["command:remote:Command", "a-verify-on-droplet"],
+    expect(cmds.map((c) => [c.type, c.name]).sort()).toEqual([
       ["command:local:Command", "a-verify-outside"],
+      ["command:local:Command", "a-verify-reach"],
+      ["command:remote:Command", "a-verify-on-droplet"],
     ]);
     for (const c of cmds) expect(c.parent).toBe(comp?.urn);
   });
 
   it("remote: script on stdin, inline arguments, no environment, triggers on the droplet id, secret key", async () => {
-    const { v } = build();
+    const { v } = build("2001:db8::7");
     await value(v.summary);
     await settle();
     const r = recorded.find((x) => x.type === "command:remote:Command");
     expect(r?.inputs.create).toBe(
-      "sh -s -- --timeout 300 --upstream ntp1.example --upstream ntp2.example --upstream ntp3.example --upstream ntp4.example",
+      "sh -s -- --timeout 300 --reserved-ipv6 2001:db8::7 --upstream ntp1.example --upstream ntp2.example --upstream ntp3.example --upstream ntp4.example",
     );
     expect(r?.inputs.stdin).toBe(readVerifyScript());
     expect(r?.inputs.environment).toBeUndefined();
@@ -116,27 +120,50 @@ describe("Verification component", () => {
         host: "203.0.113.7",
         user: "root",
         privateKey: expect.stringContaining("SECRET"),
-        dialErrorLimit: 30,
+        // Unlimited dials, bounded by time instead (next test).
+        dialErrorLimit: -1,
       }),
     });
     expect(await isSecret(v.onDroplet.connection)).toBe(true);
   });
 
-  it("local: runs verify/outside.ts with both addresses, after the on-droplet check", async () => {
+  it("every command is bounded by the timeout (customTimeouts), a minute past the scripts' own bounds", async () => {
+    const { v } = build();
+    await value(v.summary);
+    await settle();
+    for (const c of recorded.filter((x) => x.type.startsWith("command:"))) {
+      expect([c.name, c.customTimeouts]).toEqual([c.name, { create: "390s", update: "390s" }]);
+    }
+  });
+
+  it("local commands: the same text on every machine; reach gate, then the SSH and outside checks", async () => {
     const { v } = build("2001:db8::7");
     await value(v.summary);
     await settle();
-    const l = recorded.find((x) => x.type === "command:local:Command");
-    const remoteUrn = recorded.find((x) => x.type === "command:remote:Command")?.urn;
-    expect(String(l?.inputs.create)).toMatch(
-      /^\S+node\S* \S+\/node_modules\/tsx\/dist\/cli\.mjs \S+\/verify\/outside\.ts --ipv4 203\.0\.113\.7 --ipv6 2001:db8::7 --upstream ntp1\.example .* --json$/,
+    const byName = (n: string) => recorded.find((x) => x.name === n);
+    const reach = byName("a-verify-reach");
+    const ssh = byName("a-verify-on-droplet");
+    const out = byName("a-verify-outside");
+    expect(String(reach?.inputs.create)).toMatch(
+      /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --wait-seconds 300 --ssh-port 22 --ssh-source 198\.51\.100\.7\/32 --reach-only --json$/,
     );
-    expect(l?.inputs.environment).toBeUndefined();
-    expect(l?.inputs.triggers).toEqual(["400123"]);
-    expect(l?.dependencies).toContain(remoteUrn);
+    expect(String(out?.inputs.create)).toMatch(
+      /; node --import tsx verify\/outside\.ts --ipv4 203\.0\.113\.7 --ipv6 2001:db8::7 --upstream ntp1\.example .* --wait-seconds 330 --json$/,
+    );
+    for (const c of [reach, out]) {
+      expect(String(c?.inputs.create)).not.toContain(process.cwd());
+      expect(String(c?.inputs.create)).not.toContain(process.execPath);
+      expect(c?.inputs.environment).toBeUndefined();
+      expect(c?.inputs.triggers).toEqual(["400123"]);
+    }
+    // The SSH check dials only once the gate saw SSH open; the outside check runs beside it.
+    expect(ssh?.dependencies).toContain(reach?.urn);
+    expect(out?.dependencies).toContain(reach?.urn);
+    expect(out?.dependencies).not.toContain(ssh?.urn);
+    expect(reach?.dependencies).not.toContain(ssh?.urn);
   });
 
-  it("both commands depend on the IP assignment and the firewall", async () => {
+  it("every command depends on the IP assignment and the firewall", async () => {
     const { v } = build();
     await value(v.summary);
     await settle();

@@ -1,8 +1,8 @@
 import * as path from "node:path";
+import { dirname } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderLocalVerifyCommand } from "../../verify/commands";
 import { parseNtpdig } from "../../verify/parse";
-import { OUTSIDE_SCRIPT_PATH } from "../../verify/paths";
 import { outsideSchema } from "../../verify/summary";
 import {
   leapFileExpiring,
@@ -34,17 +34,23 @@ async function outside(
   args: { ipv4: string; ipv6?: string; upstreams: string[] },
   extra: string[] = [],
 ) {
-  const cmd = renderLocalVerifyCommand({
-    node: process.execPath,
-    tsxCli: TSX_CLI,
-    outsideScript: OUTSIDE_SCRIPT_PATH,
-    ...args,
-  });
-  return net.exec(cli, ["sh", "-c", `${cmd} ${extra.join(" ")}`], { timeoutMs: 90_000 });
+  const cmd = renderLocalVerifyCommand(args);
+  // As the command provider runs it: /bin/sh -c in the project directory, node from PATH —
+  // the deployer's own Node.js running the project's code, not the tools image.
+  const path = `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`;
+  return net.hostExec(
+    cli,
+    ["sh", "-c", `cd ${ROOT} && PATH=${path} && ${cmd} ${extra.join(" ")}`],
+    {
+      timeoutMs: 90_000,
+    },
+  );
 }
 
 async function probe(args: string[]): Promise<Record<string, unknown>[]> {
-  const r = await net.exec(cli, [process.execPath, TSX_CLI, PROBE, ...args], { timeoutMs: 60_000 });
+  const r = await net.hostExec(cli, [process.execPath, TSX_CLI, PROBE, ...args], {
+    timeoutMs: 60_000,
+  });
   if (r.code !== 0) throw new Error(`probe ${args.join(" ")}: ${r.stderr}`);
   return r.stdout
     .trim()
@@ -53,7 +59,7 @@ async function probe(args: string[]): Promise<Record<string, unknown>[]> {
 }
 
 beforeAll(async () => {
-  requireRealTools(["ntpd", "ntpq", "ntpdig", "capsh", "ip", "nft"]);
+  requireRealTools(["ntpd", "ntpq", "ntpdig", "nft"]);
   net = new NtpNet();
   const leap = net.file("leap.list", leapFileExpiring(Math.floor(Date.now() / 1000) + 180 * 86400));
   for (let i = 1; i <= 4; i++) {

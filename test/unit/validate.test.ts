@@ -37,6 +37,7 @@ describe("parseFleetConfig", () => {
       projectName: undefined,
       protectReservedIp: true,
       verifyTimeoutSeconds: 600,
+      requireIpv6OutsideCheck: false,
     });
   });
 
@@ -92,7 +93,7 @@ describe("parseFleetConfig", () => {
     })();
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).problems).toEqual([
-      'image: must be a DigitalOcean image slug such as "debian-12-x64" (got "Debian 12")',
+      'image: must be one of debian-12-x64, ubuntu-24-04-x64 — the images whose first boot the user-data is written for (NTPsec 1.2 packaged as ntpsec, cloud-init running packages before runcmd) (got "Debian 12")',
       'members[1].region: must be a DigitalOcean region slug, three letters and a digit such as "ams3" (got "x")',
     ]);
     expect((err as ConfigError).message).toMatch(

@@ -51,40 +51,32 @@ describe("renderRemoteVerifyCommand", () => {
 });
 
 describe("renderLocalVerifyCommand", () => {
-  const base = {
-    node: "/usr/bin/node",
-    tsxCli: "/p/node_modules/tsx/dist/cli.mjs",
-    outsideScript: "/p/verify/outside.ts",
-  };
+  const guard =
+    'test -f verify/outside.ts || { echo "outside check: verify/outside.ts not found in $PWD: run pulumi from the project directory" >&2; exit 2; }; ';
 
-  it("IPv4 only", () => {
-    expect(
-      renderLocalVerifyCommand({ ...base, ipv4: "203.0.113.7", upstreams: ["ntp1.example"] }),
-    ).toBe(
-      "/usr/bin/node /p/node_modules/tsx/dist/cli.mjs /p/verify/outside.ts --ipv4 203.0.113.7 --upstream ntp1.example --json",
+  it("IPv4 only: the same text on every machine (no absolute path)", () => {
+    expect(renderLocalVerifyCommand({ ipv4: "203.0.113.7", upstreams: ["ntp1.example"] })).toBe(
+      `${guard}node --import tsx verify/outside.ts --ipv4 203.0.113.7 --upstream ntp1.example --json`,
     );
   });
 
-  it("with IPv6 and paths that need quoting", () => {
+  it("the pre-assignment form: wait, SSH probe naming the sources, IPv6 required", () => {
     expect(
       renderLocalVerifyCommand({
-        ...base,
-        outsideScript: "/home/my user/p/verify/outside.ts",
-        ipv4: "203.0.113.7",
-        ipv6: "2001:db8::7",
+        ipv4: "192.0.2.10",
+        ipv6: "2001:db8::a",
         upstreams: [],
+        waitSeconds: 600,
+        ssh: { port: 22, sources: ["198.51.100.7/32", "2001:db8:9::/48"] },
+        requireIpv6: true,
       }),
     ).toBe(
-      "/usr/bin/node /p/node_modules/tsx/dist/cli.mjs '/home/my user/p/verify/outside.ts' --ipv4 203.0.113.7 --ipv6 2001:db8::7 --json",
+      `${guard}node --import tsx verify/outside.ts --ipv4 192.0.2.10 --ipv6 2001:db8::a --wait-seconds 600 --ssh-port 22 --ssh-source 198.51.100.7/32 --ssh-source 2001:db8:9::/48 --require-ipv6 --json`,
     );
   });
 
   it("an address from a hostile provider response stays one argument", () => {
-    const cmd = renderLocalVerifyCommand({
-      ...base,
-      ipv4: "1.2.3.4 --ipv6 ::1; id",
-      upstreams: [],
-    });
+    const cmd = renderLocalVerifyCommand({ ipv4: "1.2.3.4 --ipv6 ::1; id", upstreams: [] });
     expect(cmd).toContain("--ipv4 '1.2.3.4 --ipv6 ::1; id' --json");
   });
 

@@ -7,7 +7,13 @@ import {
   Pacer,
   type QueryOptions,
 } from "../../verify/ntpClient";
-import { CheckFailure, type OutsideDeps, runOutsideCheck } from "../../verify/outsideCheck";
+import {
+  CheckFailure,
+  type OutsideDeps,
+  runOutsideCheck,
+  type TcpProbe,
+  waitForReach,
+} from "../../verify/outsideCheck";
 
 // The decision logic of the outside check with scripted answers; the same code runs against
 // real ntpd in test/real/verify-outside.test.ts.
@@ -54,21 +60,52 @@ function sample(address: string, a: Exclude<Answer, "timeout">): NtpSample {
   };
 }
 
+/**
+ * Virtual time for concurrent waits: each sleep registers a wake-up; after the current
+ * microtasks (setImmediate), the earliest one fires and the clock jumps to it.
+ */
+function virtualClock() {
+  let t = 0;
+  const timers: { at: number; fire: () => void }[] = [];
+  const sleep = (ms: number) =>
+    new Promise<void>((fire) => {
+      timers.push({ at: t + Math.max(0, ms), fire });
+      setImmediate(() => {
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers.shift();
+        if (next === undefined) return;
+        t = Math.max(t, next.at);
+        next.fire();
+      });
+    });
+  return { sleep, now: () => t };
+}
+
 function deps(
   script: Record<string, Answer[]>,
   mode6: Mode6Probe = { answered: false, replyBytes: 0 },
+  tcp: TcpProbe[] = [],
+  routes6 = true,
 ) {
   const sent: string[] = [];
-  let t = 0;
+  const clock = virtualClock();
+  /** Virtual send times per destination key (address, "mode6:<address>"). */
+  const times: Record<string, number[]> = {};
+  const at = (key: string) => {
+    times[key] ??= [];
+    times[key].push(clock.now());
+  };
   const d: OutsideDeps = {
     query: async (o: QueryOptions) => {
       sent.push(o.address);
+      at(o.address);
       const next = script[o.address]?.shift() ?? "timeout";
       if (next === "timeout") throw new NtpTimeoutError(o.address, 3000);
       return sample(o.address, next);
     },
     probe: async (o: QueryOptions) => {
       sent.push(`mode6:${o.address}`);
+      at(`mode6:${o.address}`);
       return mode6;
     },
     resolve: async (h) =>
@@ -77,16 +114,18 @@ function deps(
         : h === "gone.example"
           ? Promise.reject(new Error("ENOTFOUND"))
           : [h],
-    pacer: new Pacer(
-      2000,
-      async (ms) => {
-        t += ms;
-      },
-      () => t,
-    ),
+    tcp: async (address, port) => {
+      sent.push(`tcp:${address}:${port}`);
+      return tcp.shift() ?? "open";
+    },
+    routes6: async () => routes6,
+    pacer: new Pacer(2000, clock.sleep, clock.now),
+    referencePacer: new Pacer(1000, clock.sleep, clock.now),
+    now: clock.now,
+    sleep: clock.sleep,
     log: () => {},
   };
-  return { d, sent, elapsed: () => t };
+  return { d, sent, times, elapsed: clock.now };
 }
 
 const ok = (offsetMs: number, delayMs = 1): Answer => ({ offsetMs, delayMs });
@@ -113,14 +152,18 @@ describe("runOutsideCheck", () => {
     expect(sent.filter((s) => s === `mode6:${MEMBER}`)).toHaveLength(2);
   });
 
-  it("spaces packets to one address by 2 s", async () => {
-    const { d, elapsed } = deps({
+  it("spaces packets to one address by 2 s; mode 6 and the reference run beside the samples", async () => {
+    const { d, elapsed, times } = deps({
       [UP]: [ok(0), ok(0), ok(0), ok(0)],
       [MEMBER]: [ok(0), ok(0), ok(0)],
     });
     await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d);
-    // 3 member queries + 2 mode-6 probes to the member: 4 gaps of 2 s.
-    expect(elapsed()).toBe(8000);
+    const gaps = (k: string) => (times[k] ?? []).slice(1).map((t, i) => t - (times[k]?.[i] ?? 0));
+    expect(gaps(MEMBER)).toEqual([2000, 2000]);
+    expect(gaps(`mode6:${MEMBER}`)).toEqual([2000]);
+    expect(Math.min(...gaps(UP))).toBeGreaterThanOrEqual(1000);
+    // 3 samples 2 s apart; the two mode-6 probes fit inside them.
+    expect(elapsed()).toBe(4000);
   });
 
   it("warns above 25 ms, fails above 100 ms, naming the reference", async () => {
@@ -182,7 +225,7 @@ describe("runOutsideCheck", () => {
   it("recovers when the member synchronises during the retries", async () => {
     const unsync: Answer = { stratum: 0, refid: "INIT", leap: 3 };
     const { d } = deps({
-      [UP]: [ok(0), ok(0), ok(0), ok(0)],
+      [UP]: Array(6).fill(ok(0)),
       [MEMBER]: [unsync, "timeout", ok(1), ok(1), ok(1)],
     });
     const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d);
@@ -243,5 +286,107 @@ describe("runOutsideCheck", () => {
     await expect(
       runOutsideCheck({ ipv4: MEMBER, ipv6: "203.0.113.8", upstreams: [] }, d),
     ).rejects.toThrow('--ipv6: "203.0.113.8" is not an IPv6 address');
+  });
+  it("IPv4 and IPv6 are checked at the same time", async () => {
+    const v6 = "2001:db8::7";
+    const { d, elapsed } = deps({
+      [UP]: Array(7).fill(ok(0)),
+      [MEMBER]: [ok(1), ok(1), ok(1)],
+      [v6]: [ok(2), ok(2), ok(2)],
+    });
+    const r = await runOutsideCheck({ ipv4: MEMBER, ipv6: v6, upstreams: [UP] }, d);
+    expect([r.ipv4.samples, r.ipv6?.samples]).toEqual([3, 3]);
+    expect(elapsed()).toBeLessThanOrEqual(5000);
+  });
+
+  it("no IPv6 route on this machine: IPv6 skipped with a warning, or an error when required", async () => {
+    const v6 = "2001:db8::7";
+    const script = () => ({ [UP]: Array(4).fill(ok(0)), [MEMBER]: [ok(1), ok(1), ok(1)] });
+    const skip = deps(script(), undefined, [], false);
+    const r = await runOutsideCheck({ ipv4: MEMBER, ipv6: v6, upstreams: [UP] }, skip.d);
+    expect(r.ipv6).toBeUndefined();
+    expect(r.ipv6Skipped).toMatch(/^this machine has no IPv6 route: 2001:db8::7 was not checked/);
+    expect(r.warnings).toContain(`IPv6 outside check skipped: ${r.ipv6Skipped}`);
+    expect(skip.sent).not.toContain(v6);
+
+    const req = deps(script(), undefined, [], false);
+    await expect(
+      runOutsideCheck({ ipv4: MEMBER, ipv6: v6, upstreams: [UP], requireIpv6: true }, req.d),
+    ).rejects.toThrow(
+      "2001:db8::7: this machine has no IPv6 route, and the IPv6 outside check is required (requireIpv6OutsideCheck)",
+    );
+  });
+
+  describe("waiting for a booting droplet (pre-assignment check)", () => {
+    const unsync: Answer = { stratum: 0, refid: "INIT", leap: 3 };
+
+    it("polls every 2 s until the first synchronised answer, then takes its samples", async () => {
+      const { d, times } = deps({
+        [UP]: Array(4).fill(ok(0)),
+        [MEMBER]: ["timeout", "timeout", unsync, unsync, ok(0), ok(1), ok(1), ok(1)],
+      });
+      const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP], waitSeconds: 60 }, d);
+      expect(r.ipv4.samples).toBe(3);
+      expect(times[MEMBER]).toEqual([0, 2000, 4000, 6000, 8000, 10000, 12000, 14000]);
+    });
+
+    it("gives up after waitSeconds, saying whether anything answered", async () => {
+      const silent = deps({ [UP]: [ok(0)] });
+      await expect(
+        runOutsideCheck({ ipv4: MEMBER, upstreams: [UP], waitSeconds: 10 }, silent.d),
+      ).rejects.toThrow(/^no NTP answer from 203\.0\.113\.7 within 10 s \(6 queries\)/);
+      const booting = deps({ [UP]: [ok(0)], [MEMBER]: Array(20).fill(unsync) });
+      await expect(
+        runOutsideCheck({ ipv4: MEMBER, upstreams: [UP], waitSeconds: 10 }, booting.d),
+      ).rejects.toThrow(
+        `${MEMBER} answers but did not synchronise within 10 s (leap=3, stratum=0, refid=INIT)`,
+      );
+    });
+  });
+
+  describe("the reach gate before the SSH check", () => {
+    const unsync: Answer = { stratum: 0, refid: "INIT", leap: 3 };
+    const ssh = { port: 22, sources: ["203.0.113.0/24"] };
+    const reach = (d: OutsideDeps, waitSeconds: number) =>
+      waitForReach({ ipv4: MEMBER, upstreams: [], waitSeconds, ssh }, d);
+
+    it("passes as soon as SSH opens, whether or not ntpd answers yet", async () => {
+      const early = deps({}, undefined, ["open"]);
+      expect(await reach(early.d, 60)).toMatchObject({
+        check: "reach",
+        ntp: "no answer yet",
+        ssh: "open",
+      });
+      const later = deps({ [MEMBER]: ["timeout", unsync] }, undefined, [
+        "refused",
+        "refused",
+        "open",
+      ]);
+      expect(await reach(later.d, 60)).toMatchObject({ ntp: "unsynchronised", ssh: "open" });
+    });
+
+    it("SSH filtered while NTP answers: fails at once, naming sshSourceCidrs", async () => {
+      const { d, sent, elapsed } = deps({ [MEMBER]: ["timeout", unsync] }, undefined, [
+        "timeout",
+        "timeout",
+      ]);
+      await expect(reach(d, 600)).rejects.toThrow(
+        `SSH to ${MEMBER} port 22 is filtered from this machine while NTP answers: the cloud firewall admits SSH only from sshSourceCidrs (203.0.113.0/24)`,
+      );
+      // The first timeout came before ntpd answered (booting): only the second one counts.
+      expect(sent.filter((x) => x.startsWith("tcp:"))).toHaveLength(2);
+      expect(elapsed()).toBeLessThan(5000);
+    });
+
+    it("at the bound: sshd not running, or nothing answering at all", async () => {
+      const refused = deps({ [MEMBER]: [ok(0)] }, undefined, Array(50).fill("refused"));
+      await expect(reach(refused.d, 20)).rejects.toThrow(
+        `nothing accepts SSH on ${MEMBER} port 22 (connection refused for 20 s): sshd is not running on the droplet`,
+      );
+      const silent = deps({}, undefined, Array(50).fill("timeout"));
+      await expect(reach(silent.d, 10)).rejects.toThrow(
+        /^neither NTP nor SSH answers from 203\.0\.113\.7 within 10 s/,
+      );
+    });
   });
 });
