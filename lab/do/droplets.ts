@@ -233,6 +233,9 @@ function destroyDroplet(cloud: Cloud, d: DropletRecord): void {
   if (d.deleting) return;
   d.deleting = true;
   cloud.spawn(`delete droplet ${d.id}`, async () => {
+    // A running action (its create, a power action, an IP move) finishes first: the realiser
+    // never gets two calls for one droplet at once (realiser.ts).
+    while (cloud.pendingEvent.has(d.id)) await new Promise((r) => setTimeout(r, 20));
     // Reserved IPs stay on the account, unassigned (OAS droplets_destroy_withAssociatedResourcesSelective.yml).
     for (const [table, set] of [
       [cloud.reservedIps, (ip: string) => cloud.realiser.setReservedIpv4(ip, null)],

@@ -354,6 +354,28 @@ describe("droplets", () => {
     ]);
   });
 
+  it("a delete during create waits for the create to finish before the realiser removes it", async () => {
+    const slow = new RecordingRealiser(50);
+    const s = await startTestApi({ realiser: slow });
+    try {
+      const id = (await s.call("POST", "/v2/droplets", dropletBody())).body.droplet.id;
+      expect((await s.call("DELETE", `/v2/droplets/${id}`)).status).toBe(204);
+      // Still answered (status `new`) until the realisation is gone.
+      expect((await s.call("GET", `/v2/droplets/${id}`)).body.droplet.status).toBe("new");
+      await until(async () => (await s.call("GET", `/v2/droplets/${id}`)).status === 404);
+      expect(slow.calls.map((c) => c.method)).toEqual([
+        "createDroplet",
+        "applyFirewalls",
+        "startDroplet",
+        "deleteDroplet",
+        "applyFirewalls",
+      ]);
+      expect(s.doi.cloud.failures).toEqual([]);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("turns the droplet `errored` and the action `errored` (with completed_at) when realisation fails", async () => {
     api.realiser.failNext.add("startDroplet");
     const r = await api.call("POST", "/v2/droplets", dropletBody());
