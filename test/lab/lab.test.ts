@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { leftovers } from "../../lab/teardown";
 import { assertLabPrerequisites, type CliRun, hostTimex, runLabCli, stackWith } from "./helpers";
@@ -61,6 +63,15 @@ describe("lab", () => {
       expect.stringMatching(/^GET \/v2\/reserved_ips\/[\d.]+$/),
     ]);
     expect(run.out).toMatch(/^total\s+\d+$/m);
+    // cloud-init's own DigitalOcean datasource configured the droplet from the metadata
+    // service (DMI identity, hostname, root's keys), not a NoCloud seed.
+    const ciLog = readFileSync(join(m[0]?.logs ?? "", "cloud-init.log"), "utf8");
+    expect(ciLog).toMatch(/system identified via SMBIOS as DigitalOcean Droplet: \d+/);
+    expect(ciLog).toMatch(/Read from http:\/\/169\.254\.169\.254\/metadata\/v1\.json \(200/);
+    expect(ciLog).toMatch(/Loaded datasource DataSourceDigitalOcean/);
+    expect(ciLog).toMatch(/Setting the hostname to ams-ntp-1/);
+    expect(ciLog).toMatch(/Writing to \/root\/\.ssh\/authorized_keys - wb: \[600\] [1-9]\d* bytes/);
+    expect(ciLog).not.toMatch(/DataSourceNoCloud/);
     expect(run.out).toMatch(/^lab run: [\d.]+ s$/m);
     expect(after).toEqual(before);
     expectClean(run);
