@@ -22,6 +22,17 @@ describe("lab edge: metadata service", () => {
   });
 });
 
+/** One rule as lab/do/realiser.ts FirewallRuleSpec holds it (address-based only). */
+const rule = (protocol: "tcp" | "udp" | "icmp", ports: string | undefined, address: string) => ({
+  protocol,
+  ...(ports !== undefined ? { ports } : {}),
+  addresses: [address],
+  dropletIds: [],
+  tags: [],
+  loadBalancerUids: [],
+  kubernetesIds: [],
+});
+
 describe("lab edge: firewall as the API holds it", () => {
   it("maps the API's rule shapes to the lab's, '0'/'all'/none as every port, icmp portless", () => {
     const fw = labFirewall({
@@ -29,45 +40,8 @@ describe("lab edge: firewall as the API holds it", () => {
       name: "fw",
       tags: ["t"],
       dropletIds: [],
-      inboundRules: [
-        {
-          protocol: "tcp",
-          ports: "22",
-          addresses: ["198.51.100.0/24"],
-          dropletIds: [],
-          tags: [],
-          loadBalancerUids: [],
-          kubernetesIds: [],
-        },
-        {
-          protocol: "icmp",
-          ports: "0",
-          addresses: ["0.0.0.0/0"],
-          dropletIds: [],
-          tags: [],
-          loadBalancerUids: [],
-          kubernetesIds: [],
-        },
-      ],
-      outboundRules: [
-        {
-          protocol: "udp",
-          ports: "0",
-          addresses: ["0.0.0.0/0"],
-          dropletIds: [],
-          tags: [],
-          loadBalancerUids: [],
-          kubernetesIds: [],
-        },
-        {
-          protocol: "tcp",
-          addresses: ["::/0"],
-          dropletIds: [],
-          tags: [],
-          loadBalancerUids: [],
-          kubernetesIds: [],
-        },
-      ],
+      inboundRules: [rule("tcp", "22", "198.51.100.0/24"), rule("icmp", "0", "0.0.0.0/0")],
+      outboundRules: [rule("udp", "0", "0.0.0.0/0"), rule("tcp", undefined, "::/0")],
     });
     expect(fw.inboundRules.map((r) => [r.protocol, r.portRange, r.sourceAddresses])).toEqual([
       ["tcp", "22", ["198.51.100.0/24"]],
