@@ -204,8 +204,13 @@ describe("doctl against the running lab", () => {
         .filter((n) => n.startsWith(`${kept.prefix}-d`));
       return ns.every((n) => !sh(["ip", "-n", n, "-4", "addr"]).includes(`${publicIp}/`));
     });
+    // The API answers 404 for the droplet only once the lab has removed it.
+    await until("droplet no longer listed", () =>
+      doctl("compute", "droplet", "list").every((d: { id: number }) => d.id !== dropletId),
+    );
     doctl("compute", "reserved-ip", "delete", reservedIp, "--force");
-    const left = doctl("compute", "droplet", "list").map((d: { id: number }) => d.id);
-    expect(left).not.toContain(dropletId);
+    expect(doctl("compute", "reserved-ip", "list").map((r: { ip: string }) => r.ip)).not.toContain(
+      reservedIp,
+    );
   });
 });
