@@ -936,7 +936,7 @@ describe("metadata service", () => {
     expect(live.reserved_ip.ipv4).toEqual({ active: true, ip_address: ip });
     const text = async (p: string) => getUnix(sock, p);
     expect((await text("/metadata/v1/")).body).toBe(
-      "id\nhostname\nuser-data\nvendor-data\npublic-keys\nregion\ninterfaces/\ndns/\nfloating_ip/\nreserved_ip/\ntags\nfeatures/\n",
+      "id\nhostname\nuser-data\nvendor-data\npublic-keys\nregion\ninterfaces/\ndns/\nfloating_ip/\nreserved_ip/\ntags/\nfeatures/\n",
     );
     expect((await text("/metadata/v1/id")).body).toBe(String(id));
     expect((await text("/metadata/v1/hostname")).body).toBe("web-3fa91c2");
@@ -1007,7 +1007,11 @@ describe("metadata rendering (pure)", () => {
   });
 
   it("answers the text tree: lists as lines, indexes with a slash, 301 without it", () => {
-    expect(metadataAnswer(input, "/metadata/v1/tags").body).toBe("x\ny\n");
+    expect(metadataAnswer(input, "/metadata/v1/tags/").body).toBe("x\ny\n");
+    expect(metadataAnswer(input, "/metadata/v1/tags")).toMatchObject({
+      status: 301,
+      location: "/metadata/v1/tags/",
+    });
     expect(metadataAnswer(input, "/metadata/v1/public-keys").body).toBe(
       "ssh-ed25519 AAAA a\nssh-ed25519 BBBB b\n",
     );
