@@ -64,6 +64,8 @@ export function renderDroplet(_cloud: Cloud, d: DropletRecord): Record<string, u
     memory: size.memory,
     vcpus: size.vcpus,
     disk: size.disk,
+    // Never locked: TF's refresh counts a locked droplet as not found (resource_droplet.go
+    // dropletStateRefreshFunc), and no emulated operation needs to hide one.
     locked: false,
     status: d.status,
     kernel: null,

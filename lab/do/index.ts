@@ -91,7 +91,8 @@ export async function startDigitalOcean(opts: StartOptions): Promise<DigitalOcea
   try {
     for (const l of all) {
       const server = createServer((req, res) => {
-        void pipeline.handle(req, res);
+        // A client gone mid-answer must not become an unhandled rejection in the lab.
+        pipeline.handle(req, res).catch(() => res.destroy());
       });
       servers.push(server);
       await new Promise<void>((resolve, reject) => {

@@ -109,7 +109,8 @@ export function metadataTree(m: MetadataInput): Tree {
     dns: { nameservers: NAMESERVERS },
     floating_ip: convert(doc.floating_ip),
     reserved_ip: convert(doc.reserved_ip),
-    tags: m.tags,
+    // An index (`tags/` in the docs' listing) of the tag names; GOMD's `tags` follows the 301.
+    tags: Object.fromEntries(m.tags.map((t) => [t, t])),
     features: { dhcp_enabled: "false" },
   };
 }
@@ -155,7 +156,7 @@ export function metadataAnswer(m: MetadataInput, path: string): MetadataAnswer {
     node = next;
   }
   if (typeof node === "string") return dir ? missing : text(node);
-  // A list of strings is a leaf of lines (public-keys, dns/nameservers, tags: GOMD scans lines).
+  // A list of strings is a leaf of lines (public-keys, dns/nameservers: GOMD scans lines).
   if (Array.isArray(node)) return text(node.map((l) => `${l}\n`).join(""));
   // Index paths need the trailing slash (301 otherwise, docs metadata reference).
   if (!dir) return { status: 301, body: "", contentType: "text/plain", location: `${path}/` };

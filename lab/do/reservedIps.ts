@@ -1,4 +1,4 @@
-import { newestFirst, renderAction, startAction } from "./actions";
+import { newestFirst, PENDING_EVENT, renderAction, startAction } from "./actions";
 import { findRegion } from "./catalog";
 import type { Cloud, ReservedIpRecord } from "./cloud";
 import {
@@ -175,6 +175,9 @@ export function reservedAction(
   throw unprocessable(`action type "${type}" is not valid for a reserved IP (assign, unassign)`);
 }
 
+/** The pending event of a reserved-IP delete, which has no action of its own. */
+const DELETE_EVENT = 0;
+
 /** Unassigns (if needed) and releases an address; answers when both are done. */
 export async function deleteReserved(
   flavour: ReservedFlavour,
@@ -183,13 +186,20 @@ export async function deleteReserved(
   release: (ip: string) => Promise<void>,
 ): Promise<void> {
   if (r.locked) throw unprocessable("The reserved IP already has a pending event.");
+  const dropletId = r.dropletId;
+  // The unassign is an event of the droplet too (no overlapping realiser calls for it).
+  if (dropletId !== null && cloud.pendingEvent.has(dropletId)) throw unprocessable(PENDING_EVENT);
   r.locked = true;
+  if (dropletId !== null) cloud.pendingEvent.set(dropletId, DELETE_EVENT);
   try {
     // Deleting an assigned reserved IP unassigns it (docs "How to Delete Reserved IPs").
-    if (r.dropletId !== null) await flavour.realise(cloud, r.ip, null);
+    if (dropletId !== null) await flavour.realise(cloud, r.ip, null);
     await release(r.ip);
   } finally {
     r.locked = false;
+    if (dropletId !== null && cloud.pendingEvent.get(dropletId) === DELETE_EVENT) {
+      cloud.pendingEvent.delete(dropletId);
+    }
   }
   flavour.table(cloud).delete(r.ip);
 }

@@ -81,6 +81,16 @@ const state = {
 };
 
 describe(`doctl ${DOCTL_VERSION} against the emulated DigitalOcean`, () => {
+  it("is the pinned doctl, built with the godo that the provider vendors", async () => {
+    // `doctl version` says 0.0.0-dev outside release builds (ldflags); the build info is exact.
+    const r = await run(["go", "version", "-m", bin]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      new RegExp(`\\sgithub\\.com/digitalocean/doctl\\s+${DOCTL_VERSION}\\s`),
+    );
+    expect(r.stdout).toMatch(/\sdep\s+github\.com\/digitalocean\/godo\s+v1\.202\.0\s/);
+  });
+
   it("reads the account, regions, sizes, images and projects", async () => {
     expect(await doctl("account", "get")).toMatchObject({ reserved_ip_limit: 3, status: "active" });
     expect(

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startDigitalOcean } from "../../lab/do/index";
+import { metadataAnswer, renderMetadataJson } from "../../lab/do/metadata";
 import { RecordingRealiser } from "../../lab/do/realiser";
 import { generateEd25519 } from "../../lab/keys";
 import { ADDR } from "../../lab/net";
@@ -764,6 +765,45 @@ describe("firewalls", () => {
     expect(api.realiser.callsOf("applyFirewalls")).toEqual([]);
   });
 
+  it("PUT replaces the whole firewall; droplets, tags and rules can be added and removed (204)", async () => {
+    await api.call("POST", "/v2/tags", { name: "web" });
+    await api.call("POST", "/v2/tags", { name: "db" });
+    const id = await activeDroplet(api);
+    const fw = (await api.call("POST", "/v2/firewalls", fwBody())).body.firewall;
+    const put = await api.call(
+      "PUT",
+      `/v2/firewalls/${fw.id}`,
+      fwBody({
+        name: "renamed",
+        tags: ["db"],
+        inbound_rules: [{ protocol: "udp", ports: "123", sources: { addresses: ["::/0"] } }],
+        outbound_rules: null,
+      }),
+    );
+    expect(put.status).toBe(200);
+    expect(put.body.firewall).toMatchObject({ name: "renamed", tags: ["db"], outbound_rules: [] });
+    expect(put.body.firewall.inbound_rules).toHaveLength(1);
+    const path = `/v2/firewalls/${fw.id}`;
+    expect((await api.call("POST", `${path}/droplets`, { droplet_ids: [id] })).status).toBe(204);
+    expect((await api.call("POST", `${path}/tags`, { tags: ["WEB"] })).status).toBe(204);
+    const rule = { protocol: "tcp", ports: "22", sources: { addresses: ["198.18.0.0/24"] } };
+    expect((await api.call("POST", `${path}/rules`, { inbound_rules: [rule] })).status).toBe(204);
+    let got = (await api.call("GET", path)).body.firewall;
+    expect(got).toMatchObject({ droplet_ids: [id], tags: ["db", "web"] });
+    expect(got.inbound_rules).toHaveLength(2);
+    await api.call("DELETE", `${path}/droplets`, { droplet_ids: [id] });
+    await api.call("DELETE", `${path}/tags`, { tags: ["db"] });
+    await api.call("DELETE", `${path}/rules`, { inbound_rules: [rule] });
+    got = (await api.call("GET", path)).body.firewall;
+    expect(got).toMatchObject({ droplet_ids: [], tags: ["web"] });
+    expect(got.inbound_rules).toEqual([
+      { protocol: "udp", ports: "123", sources: { addresses: ["::/0"] } },
+    ]);
+    expect((await api.call("DELETE", path)).status).toBe(204);
+    await api.doi.idle();
+    expect(api.realiser.callsOf("applyFirewalls").at(-1)?.[0]).toEqual([]);
+  });
+
   it("tagging a droplet re-applies firewalls with its new tags", async () => {
     await api.call("POST", "/v2/tags", { name: "web" });
     const id = await activeDroplet(api);
@@ -896,7 +936,7 @@ describe("metadata service", () => {
     expect(live.reserved_ip.ipv4).toEqual({ active: true, ip_address: ip });
     const text = async (p: string) => getUnix(sock, p);
     expect((await text("/metadata/v1/")).body).toBe(
-      "id\nhostname\nuser-data\nvendor-data\npublic-keys\nregion\ninterfaces/\ndns/\nfloating_ip/\nreserved_ip/\ntags\nfeatures/\n",
+      "id\nhostname\nuser-data\nvendor-data\npublic-keys\nregion\ninterfaces/\ndns/\nfloating_ip/\nreserved_ip/\ntags/\nfeatures/\n",
     );
     expect((await text("/metadata/v1/id")).body).toBe(String(id));
     expect((await text("/metadata/v1/hostname")).body).toBe("web-3fa91c2");
@@ -918,5 +958,74 @@ describe("metadata service", () => {
     expect(redirect.headers.location).toBe("/metadata/v1/interfaces/");
     expect((await text("/metadata/v1/nothing")).status).toBe(404);
     expect((await text("/metadata/v1/hostname/")).status).toBe(404);
+  });
+});
+
+describe("metadata rendering (pure)", () => {
+  const network = {
+    publicIpv4: { address: "198.19.7.2", netmask: "255.255.255.0", gateway: "198.19.7.1" },
+    anchorIpv4: { address: "10.10.7.2", netmask: "255.255.0.0", gateway: "10.10.7.1" },
+    privateIpv4: { address: "10.116.0.7", netmask: "255.255.240.0", gateway: "" },
+    publicMac: "52:54:00:AB:CD:01",
+    privateMac: "52:54:00:AB:CD:02",
+  };
+  const input = {
+    dropletId: 7,
+    hostname: "h",
+    region: "ams3",
+    publicKeys: ["ssh-ed25519 AAAA a", "ssh-ed25519 BBBB b"],
+    tags: ["x", "y"],
+    userData: "#!/bin/sh\n",
+    network,
+    reservedIpv6: "2001:db8:2::11",
+  };
+
+  it("lists the private NIC only when the droplet has one, with lower-case MACs, and no IPv6 without it", () => {
+    const doc = renderMetadataJson(input);
+    expect(doc.interfaces).toEqual({
+      public: [
+        {
+          mac: "52:54:00:ab:cd:01",
+          type: "public",
+          ipv4: { ip_address: "198.19.7.2", netmask: "255.255.255.0", gateway: "198.19.7.1" },
+          anchor_ipv4: { ip_address: "10.10.7.2", netmask: "255.255.0.0", gateway: "10.10.7.1" },
+        },
+      ],
+      private: [
+        {
+          mac: "52:54:00:ab:cd:02",
+          type: "private",
+          ipv4: { ip_address: "10.116.0.7", netmask: "255.255.240.0", gateway: "" },
+        },
+      ],
+    });
+    expect(doc.reserved_ip).toEqual({
+      ipv4: { active: false },
+      ipv6: { active: true, ip_address: "2001:db8:2::11" },
+    });
+    expect(renderMetadataJson({ ...input, network: undefined }).interfaces).toEqual({ public: [] });
+  });
+
+  it("answers the text tree: lists as lines, indexes with a slash, 301 without it", () => {
+    expect(metadataAnswer(input, "/metadata/v1/tags/").body).toBe("x\ny\n");
+    expect(metadataAnswer(input, "/metadata/v1/tags")).toMatchObject({
+      status: 301,
+      location: "/metadata/v1/tags/",
+    });
+    expect(metadataAnswer(input, "/metadata/v1/public-keys").body).toBe(
+      "ssh-ed25519 AAAA a\nssh-ed25519 BBBB b\n",
+    );
+    expect(metadataAnswer(input, "/metadata/v1/reserved_ip/ipv6/address").body).toBe(
+      "2001:db8:2::11",
+    );
+    expect(metadataAnswer(input, "/metadata/v1/interfaces/private/0/ipv4/address").body).toBe(
+      "10.116.0.7",
+    );
+    expect(metadataAnswer(input, "/metadata/v1")).toMatchObject({
+      status: 301,
+      location: "/metadata/v1/",
+    });
+    expect(metadataAnswer(input, "/metadata/v1/user-data").body).toBe("#!/bin/sh\n");
+    expect(metadataAnswer(input, "/other").status).toBe(404);
   });
 });
