@@ -1,6 +1,13 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { leftovers } from "../../lab/teardown";
-import { assertLabPrerequisites, type CliRun, hostTimex, runLabCli, stackWith } from "./helpers";
+import {
+  assertLabPrerequisites,
+  at,
+  type CliRun,
+  hostTimex,
+  runLabCli,
+  stackWith,
+} from "./helpers";
 
 // The lab tier: `npm run lab` end to end, as root. Each run is its own process (one Pulumi
 // program per process). These tests fail, never skip, when root or packages are missing.
@@ -37,6 +44,18 @@ describe("lab", () => {
       expect(modules.find((x) => x.module === mod)?.result, mod).toBe("SUCCESS");
     }
     expect(run.out).toMatch(/PASS/);
+    // Issue 10: the droplet's own address is checked first; the reserved IPs move after.
+    const pre = at(run, /precheck-outside ready/);
+    const assigned = at(run, /reserved IP \S+ → anchor/);
+    const post = at(run, /verify-outside ready/);
+    console.log(
+      `precheck passed at ${pre} s, IPv4 assigned at ${assigned} s, verified at ${post} s`,
+    );
+    expect(pre).toBeDefined();
+    expect(assigned).toBeGreaterThanOrEqual(pre as number);
+    expect(post).toBeGreaterThanOrEqual(assigned as number);
+    expect(run.out).toMatch(/ams-ntp-1 before assignment: 198\.19\.\d+\.2 offset /);
+    expect(run.out).toMatch(/ams-ntp-1 after assignment: 198\.18\.64\.\d+ offset /);
     expect(after).toEqual(before);
     expectClean(run);
   });
@@ -66,6 +85,9 @@ describe("lab", () => {
     expect(run.code).toBe(1);
     expect(run.out).toMatch(/FAULT INJECTION: removed 1 outbound UDP 123 rule/);
     expect(run.out).toMatch(/0 of 4 upstreams reachable/);
+    // The pre-check failed, so the reserved IP was never assigned (issue 10).
+    expect(run.out).toMatch(/precheck-on-droplet/);
+    expect(run.out).not.toMatch(/reserved IP \S+ → anchor/);
     expectClean(run);
   });
 
