@@ -281,34 +281,73 @@ async function queryNow(ctx: Ctx, address: string): Promise<NtpSample | undefine
   }
 }
 
-/** First upstream address that answers synchronised, or null. Each address is asked once. */
+/**
+ * The reference: every upstream address is asked once, at the same moment, and the one
+ * nearest the median of those that answer synchronised is chosen — so a falseticker among
+ * them (an upstream seconds off, RFC 5905 §11.2.1) can neither be the reference nor fail a
+ * member that rightly ignores it. Offsets here are all relative to this machine's clock, so
+ * their differences do not depend on it. Those farther than `failOffsetMs` from the median
+ * are named in a warning. Resolves null when none answers.
+ */
 async function chooseReference(ctx: Ctx): Promise<Reference | null> {
-  for (const host of ctx.opts.upstreams) {
-    let addresses: string[];
-    try {
-      addresses = await ctx.deps.resolve(host);
-    } catch (e) {
-      ctx.deps.log(`upstream ${host}: lookup failed (${String(e)})`);
-      continue;
-    }
-    for (const address of addresses) {
-      const s = await ask(ctx, address).catch((e: unknown) => {
-        ctx.deps.log(`upstream ${host} (${address}): ${String(e)}`);
+  const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
+  const candidates = (
+    await Promise.all(
+      ctx.opts.upstreams.map(async (host) => {
+        try {
+          return (await ctx.deps.resolve(host)).map((address) => ({ host, address }));
+        } catch (e) {
+          ctx.deps.log(`upstream ${host}: lookup failed (${String(e)})`);
+          return [];
+        }
+      }),
+    )
+  ).flat();
+  const answers = await Promise.all(
+    candidates.map(async (c) => {
+      const s = await ask(ctx, c.address).catch((e: unknown) => {
+        ctx.deps.log(`upstream ${c.host} (${c.address}): ${String(e)}`);
         return undefined;
       });
-      if (s?.verdict === "ok") {
-        ctx.referenceLast = { sample: s, at: ctx.deps.now() };
-        return { host, address };
+      if (s?.verdict !== "ok") {
+        ctx.deps.log(
+          `upstream ${c.host} (${c.address}): ${s ? `not usable (${s.verdict}, stratum ${s.header.stratum})` : "no answer"}`,
+        );
+        return undefined;
       }
-      ctx.deps.log(
-        `upstream ${host} (${address}): ${s ? `not usable (${s.verdict}, stratum ${s.header.stratum})` : "no answer"}`,
-      );
-    }
-  }
-  ctx.warnings.push(
-    "no upstream answered from this machine: offsets are judged against the local clock",
+      return { ...c, sample: s };
+    }),
   );
-  return null;
+  const ok = answers.filter((a) => a !== undefined);
+  if (ok.length === 0) {
+    ctx.warnings.push(
+      "no upstream answered from this machine: offsets are judged against the local clock",
+    );
+    return null;
+  }
+  const sorted = ok.map((a) => a.sample.offsetMs).sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  const distance = (a: (typeof ok)[number]) => Math.abs(a.sample.offsetMs - median);
+  const best = ok.reduce((a, b) => (distance(b) < distance(a) ? b : a));
+  if (ok.length >= 3) {
+    for (const a of ok) {
+      if (distance(a) > o.failOffsetMs) {
+        ctx.warnings.push(
+          `upstream ${a.host} (${a.address}) is ${(a.sample.offsetMs - median).toFixed(1)} ms from the median of the ${ok.length} upstreams that answered: a falseticker (not used as the reference)`,
+        );
+      }
+    }
+  } else if (ok.length === 2 && Math.abs(sorted[1] - sorted[0]) > o.failOffsetMs) {
+    ctx.warnings.push(
+      `only 2 upstreams answered from this machine and they disagree by ${(sorted[1] - sorted[0]).toFixed(1)} ms: the reference ${best.host} may be the wrong one`,
+    );
+  }
+  ctx.referenceLast = { sample: best.sample, at: ctx.deps.now() };
+  return { host: best.host, address: best.address };
 }
 
 /** Throws at once on a kiss-o'-death that no waiting will cure. */

@@ -410,4 +410,21 @@ describe("runOutsideCheck", () => {
     // The lowest-delay sample (500 ms, unpaired) is not judged; the paired ones are.
     expect(r.ipv4).toMatchObject({ relativeTo: `upstream ${UP} (${UP})`, offsetMs: 2 });
   });
+
+  it("a falseticker listed first is not the reference, and is named", async () => {
+    const [u1, u2, u3, u4] = ["198.18.0.11", "198.18.0.12", "198.18.0.13", "198.18.0.14"];
+    const { d } = deps({
+      [u1 as string]: [ok(2000)],
+      [u2 as string]: [ok(1), ok(1), ok(1)],
+      [u3 as string]: [ok(0)],
+      [u4 as string]: [ok(2)],
+      [MEMBER]: [ok(1.5), ok(1.5), ok(1.5)],
+    });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [u1, u2, u3, u4] as string[] }, d);
+    expect(r.ipv4.relativeTo).toBe(`upstream ${u2} (${u2})`);
+    expect(r.ipv4.offsetMs).toBe(0.5);
+    expect(r.warnings).toEqual([
+      `upstream ${u1} (${u1}) is 1998.5 ms from the median of the 4 upstreams that answered: a falseticker (not used as the reference)`,
+    ]);
+  });
 });
