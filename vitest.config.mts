@@ -1,8 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// Four tiers (DESIGN.md "Test tiers"). The real-tool and lab tiers need root and
-// Debian packages; they fail with a clear message instead of skipping when those
-// are missing, so CI can never pass with a tier silently left out.
+// Four tiers (DESIGN.md "Test tiers"). The real-tool and lab tiers need root; their global
+// setup installs the host packages and builds the cached images they lack (announced), and
+// they fail with a clear message instead of skipping when something is still missing, so CI
+// can never pass with a tier silently left out.
 export default defineConfig({
   test: {
     projects: [
@@ -18,6 +19,7 @@ export default defineConfig({
         test: {
           name: "real",
           include: ["test/real/**/*.test.ts"],
+          globalSetup: ["test/globalSetup.ts"],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
@@ -26,6 +28,7 @@ export default defineConfig({
         test: {
           name: "lab",
           include: ["test/lab/**/*.test.ts"],
+          globalSetup: ["test/globalSetup.ts"],
           testTimeout: 900_000,
           hookTimeout: 900_000,
           fileParallelism: false,

@@ -47,6 +47,43 @@ export const REPO_EXTRA_PACKAGES: readonly string[] = [
   "unattended-upgrades",
 ];
 
+/**
+ * The lab's second cached root, "tools": every daemon and client the lab, the tests and the
+ * bench start outside a droplet runs from here (lab/imageExec.ts), never from the host. It is
+ * not the droplet image because a droplet must stay what DigitalOcean boots (no ntpd until
+ * the user-data installs it), and because chrony conflicts with ntpsec (both Provide and
+ * Conflict time-daemon): chrony is unpacked here with `dpkg-deb -x` (no maintainer scripts;
+ * its library dependencies are listed below), as the bench needs both daemons side by side.
+ * shellcheck, librsvg2-bin (rsvg-convert) and systemd (systemd-analyze) are here too, so the
+ * host needs none of them. Nothing in this root ever boots or starts a unit.
+ */
+export const TOOLS_PACKAGES: readonly string[] = [
+  "ntpsec",
+  "ntpsec-ntpdate",
+  "cloud-init",
+  "python3-cffi-backend",
+  "openssh-server",
+  "openssh-client",
+  "nftables",
+  "conntrack",
+  "iproute2",
+  "procps",
+  "libcap2-bin",
+  "faketime",
+  "shellcheck",
+  "librsvg2-bin",
+  // systemd-analyze, to verify the user-data's units against Debian's own ntpsec.service.
+  "systemd",
+  // chrony's Depends (Debian 12), for the unpacked chronyd/chronyc.
+  "libedit2",
+  "libgnutls30",
+  "libnettle8",
+  "libseccomp2",
+];
+
+/** Unpacked into the tools root with `dpkg-deb -x` (it conflicts with ntpsec, see above). */
+export const TOOLS_UNPACKED: readonly string[] = ["chrony"];
+
 /** Where the droplets' apt finds the lab repository (a file: source inside the image). */
 export const GUEST_REPO_DIR = "/srv/ntp-lab-apt";
 /** The LD_PRELOAD shim inside the image (listed in its /etc/ld.so.preload). */
@@ -70,6 +107,33 @@ export function renderImageCloudCfg(): string {
     "disable_root: false",
     "",
   ].join("\n");
+}
+
+function toolsKey(): string {
+  return createHash("sha256")
+    .update(JSON.stringify({ DEBIAN_SUITE, DEBIAN_MIRROR, TOOLS_PACKAGES, TOOLS_UNPACKED }))
+    .update(layerTools.toString())
+    .digest("hex")
+    .slice(0, 12);
+}
+
+/** The tools root's path in `cacheDir` (built or not: see toolsRoot/ensureToolsImage). */
+export function toolsRootPath(cacheDir: string): string {
+  return join(cacheDir, `tools-${toolsKey()}`, "root");
+}
+
+/**
+ * The tools root if it is built, else a clear error saying how to build it. Synchronous, for
+ * tests that run after the vitest global setup (test/globalSetup.ts) built it.
+ */
+export function toolsRoot(cacheDir: string = defaultCacheDir()): string {
+  const root = toolsRootPath(cacheDir);
+  if (!existsSync(join(root, "..", "complete"))) {
+    throw new Error(
+      `the lab's tools image is not built in ${cacheDir} (NTP_LAB_CACHE): run \`sudo npm test\` or \`sudo npm run lab\` once, which build it`,
+    );
+  }
+  return root;
 }
 
 function imageKey(): string {
@@ -109,6 +173,8 @@ export interface Image {
   readonly built: boolean;
   /** The shim on the host, for daemons the lab starts outside droplets. */
   readonly hostShim: string;
+  /** The tools root (TOOLS_PACKAGES): daemons and clients the lab runs outside droplets. */
+  readonly tools: string;
 }
 
 /**
@@ -124,39 +190,119 @@ export async function ensureImage(
   const debs = join(cacheDir, "debs");
   mkdirSync(debs, { recursive: true });
   const repo = await ensureRepo(cacheDir, debs, progress);
-  const dir = join(cacheDir, `image-${imageKey()}`);
-  const root = join(dir, "root");
-  if (existsSync(join(dir, "complete"))) return { root, repo, built: false, hostShim };
+  const tools = await ensureToolsImage(cacheDir, progress);
+  const r = await ensureRoot({
+    dir: join(cacheDir, `image-${imageKey()}`),
+    what: "droplet image",
+    packages: IMAGE_PACKAGES,
+    debs,
+    progress,
+    layer: (broot) => layer(broot, hostShim),
+  });
+  return { root: r.root, repo, built: r.built, hostShim, tools };
+}
 
-  const build = join(cacheDir, `build-${process.pid}`);
+/** Builds (once per TOOLS_PACKAGES) or takes from the cache the tools root. */
+export async function ensureToolsImage(
+  cacheDir: string,
+  progress: (msg: string) => void,
+): Promise<string> {
+  const debs = join(cacheDir, "debs");
+  mkdirSync(debs, { recursive: true });
+  const r = await ensureRoot({
+    dir: join(toolsRootPath(cacheDir), ".."),
+    what: "tools image",
+    packages: TOOLS_PACKAGES,
+    debs,
+    progress,
+    layer: (broot) => layerTools(broot, debs, progress),
+  });
+  return r.root;
+}
+
+/**
+ * One cached debootstrap root in `dir` (`dir/root`, complete when `dir/complete` exists),
+ * built in a per-process directory and renamed into place, so that two runs building the
+ * same root at once both end with one complete copy.
+ */
+async function ensureRoot(o: {
+  dir: string;
+  what: string;
+  packages: readonly string[];
+  debs: string;
+  progress: (msg: string) => void;
+  layer: (broot: string) => Promise<void>;
+}): Promise<{ root: string; built: boolean }> {
+  const root = join(o.dir, "root");
+  if (existsSync(join(o.dir, "complete"))) return { root, built: false };
+  const build = `${o.dir}.build-${process.pid}`;
   rmSync(build, { recursive: true, force: true });
   try {
-    progress(
-      `debootstrap --variant=minbase ${DEBIAN_SUITE} (image packages: ${IMAGE_PACKAGES.join(" ")})`,
+    o.progress(
+      `${o.what}: debootstrap --variant=minbase ${DEBIAN_SUITE} (packages: ${o.packages.join(" ")})`,
     );
     const broot = join(build, "root");
     await mustRun([
       "debootstrap",
       "--variant=minbase",
-      `--cache-dir=${debs}`,
-      `--include=${IMAGE_PACKAGES.join(",")}`,
+      `--cache-dir=${o.debs}`,
+      `--include=${o.packages.join(",")}`,
       DEBIAN_SUITE,
       broot,
       DEBIAN_MIRROR,
     ]);
-    await layer(broot, hostShim);
-    mkdirSync(dir, { recursive: true });
+    await o.layer(broot);
+    mkdirSync(o.dir, { recursive: true });
     try {
       renameSync(broot, root);
     } catch (e) {
-      // Another run built the same image meanwhile: use theirs once it is complete.
-      if (!existsSync(join(dir, "complete"))) throw e;
-      return { root, repo, built: false, hostShim };
+      // Another run built the same root meanwhile: use theirs once it is complete.
+      if (!existsSync(join(o.dir, "complete"))) throw e;
+      return { root, built: false };
     }
-    writeFileSync(join(dir, "complete"), `${new Date().toISOString()}\n`);
-    return { root, repo, built: true, hostShim };
+    writeFileSync(join(o.dir, "complete"), `${new Date().toISOString()}\n`);
+    return { root, built: true };
   } finally {
     rmSync(build, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The lab's changes to a fresh tools root: chrony unpacked (its .deb and dependencies fetched
+ * by debootstrap --download-only into the shared .deb cache), no SSH host keys (each sshd a
+ * test starts gets its own), and no service enabled (nothing here ever boots).
+ */
+export async function layerTools(
+  broot: string,
+  debs: string,
+  progress: (msg: string) => void,
+): Promise<void> {
+  progress(`tools image: downloading ${TOOLS_UNPACKED.join(" ")} (debootstrap --download-only)`);
+  const dl = `${broot}.download`;
+  try {
+    await mustRun([
+      "debootstrap",
+      "--download-only",
+      "--variant=minbase",
+      `--cache-dir=${debs}`,
+      `--include=${TOOLS_UNPACKED.join(",")}`,
+      DEBIAN_SUITE,
+      dl,
+      DEBIAN_MIRROR,
+    ]);
+  } finally {
+    rmSync(dl, { recursive: true, force: true });
+  }
+  for (const pkg of TOOLS_UNPACKED) {
+    const deb = readdirSync(debs)
+      .filter((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"))
+      .sort()
+      .at(-1);
+    if (!deb) throw new Error(`tools image: no ${pkg}_*.deb in ${debs} after downloading it`);
+    await mustRun(["dpkg-deb", "-x", join(debs, deb), broot]);
+  }
+  for (const f of readdirSync(join(broot, "etc/ssh"))) {
+    if (f.startsWith("ssh_host_")) rmSync(join(broot, "etc/ssh", f));
   }
 }
 

@@ -1,24 +1,21 @@
 import { spawnSync } from "node:child_process";
 
 /**
- * Debian packages the lab (and the real/lab test tiers) need on the host, with what each is for.
- * The droplets' own packages come from the cached image and the lab's apt repository instead.
+ * The only Debian packages the lab, the tests and the bench install on the host, with what
+ * each is for. None of them ships a systemd unit (system or user), conflicts with another
+ * package, or provides a time daemon (test/real/host-packages.test.ts checks that against the
+ * packages' own metadata): every daemon and client (ntpd, ntpdig, ntpq, sshd, ssh, cloud-init,
+ * nft, conntrack, chrony, shellcheck, rsvg-convert) runs from the lab's cached images
+ * (lab/image.ts, lab/imageExec.ts), never from the host.
  */
 export const HOST_PACKAGES: Readonly<Record<string, string>> = {
-  ntpsec: "ntpd for the lab's stratum-1 upstreams",
-  "ntpsec-ntpdate": "ntpdig, the outside client",
-  "cloud-init": "cloud-init schema checks (real-tool tests)",
-  "openssh-client": "ssh for command:remote:Command",
-  "openssh-server": "sshd (real-tool tests)",
-  nftables: "the emulated cloud firewall and reserved-IP NAT",
-  conntrack: "flushing the edge's connection table when a firewall changes",
-  iproute2: "network namespaces, veth, bridge",
-  "libcap2-bin": "capsh, to drop CAP_SYS_TIME from every lab daemon",
-  debootstrap: "building the cached Debian droplet image",
-  "dpkg-dev": "dpkg-scanpackages for the lab's apt repository",
-  gcc: "building the LD_PRELOAD clock shim",
-  "libc6-dev": "building the LD_PRELOAD clock shim",
-  "util-linux": "unshare, nsenter",
+  debootstrap: "building the lab's cached Debian roots (droplet image, tools image)",
+  "dpkg-dev": "dpkg-scanpackages, the index of the droplets' local apt repository",
+  iproute2: "ip netns/link/addr: the lab's network namespaces, veth pairs, bridges; ss",
+  "libcap2-bin": "capsh, to drop CAP_SYS_TIME before every lab daemon starts",
+  "util-linux": "unshare and nsenter: the private mount/PID namespaces around each daemon",
+  gcc: "building the LD_PRELOAD shims (lab/nosystime.c, the bench's receive-buffer shim)",
+  "libc6-dev": "headers and crt files for those shims",
 };
 
 /** Packages of `wanted` that dpkg does not report as installed. */

@@ -22,23 +22,9 @@ mount -t overlay overlay -o "lowerdir=$LAB_LOWER,upperdir=$LAB_UPPER,workdir=$LA
 # The lab's local apt repository (read-only), where the image's sources.list points.
 { mount --bind "$LAB_REPO" "$R$LAB_GUEST_REPO" && mount -o remount,ro,bind "$R$LAB_GUEST_REPO"; } ||
   fail "apt repository"
-mount -t proc proc "$R/proc" || fail "proc"
-mount -t sysfs sysfs "$R/sys" || fail "sysfs"
-# A private /dev with only the usual character devices: the host's /dev/shm and disks stay out.
-mount -t tmpfs -o mode=755,nosuid tmpfs "$R/dev" || fail "dev"
-for n in null zero full random urandom tty; do
-  { touch "$R/dev/$n" && mount --bind "/dev/$n" "$R/dev/$n"; } || fail "dev/$n"
-done
-mkdir -p "$R/dev/pts" "$R/dev/shm"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts "$R/dev/pts" || fail "devpts"
-ln -sf pts/ptmx "$R/dev/ptmx"
-mount -t tmpfs -o mode=1777 tmpfs "$R/dev/shm"
-ln -sf /proc/self/fd "$R/dev/fd"
-ln -sf /proc/self/fd/0 "$R/dev/stdin"
-ln -sf /proc/self/fd/1 "$R/dev/stdout"
-ln -sf /proc/self/fd/2 "$R/dev/stderr"
-mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$R/run" || fail "run"
-mkdir -p "$R/run/lock"
+# shellcheck source=lab/guest/api-mounts.sh
+. "$(dirname "$0")/api-mounts.sh"
+what=$(api_mounts "$R") || fail "$what"
 # What a systemd boot leaves in /run: the marker that tells cloud-init, invoke-rc.d, service
 # and deb-systemd-invoke to go through systemctl (the lab's stand-in, lab/guest/systemctl), and
 # cloud-init-generator's "enabled" flag (cloud-init status reports "disabled" without it).

@@ -2,32 +2,61 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { HOST_PACKAGES } from "../../lab/prereqs";
-import { DEBIAN_PACKAGES } from "../real/prereqs";
 
 const ROOT = path.join(__dirname, "..", "..");
+const README = readFileSync(path.join(ROOT, "README.md"), "utf8");
 
-/** The packages on the `apt-get install` line of a file (continuation lines joined). */
-function aptLine(file: string): string[] {
-  const text = readFileSync(path.join(ROOT, file), "utf8").replace(/\\\n\s*/g, " ");
-  const line = text.split("\n").find((l) => /^\s*(sudo\s+)?apt-get install\s/.test(l));
-  if (line === undefined) throw new Error(`${file}: no apt-get install line`);
-  return line
-    .replace(/.*apt-get install/, "")
-    .replace(/>.*/, "")
-    .split(/\s+/)
-    .filter((w) => w !== "" && !w.startsWith("-"));
+/** The text of README section `## title` (up to the next `## `). */
+function section(title: string): string {
+  const start = README.indexOf(`\n## ${title}\n`);
+  if (start < 0) throw new Error(`README.md: no "## ${title}" section`);
+  const end = README.indexOf("\n## ", start + 1);
+  return README.slice(start, end < 0 ? undefined : end);
 }
 
-describe("one list of Debian prerequisites", () => {
-  const wanted = [
-    ...new Set([...Object.keys(HOST_PACKAGES), ...DEBIAN_PACKAGES.split(" ")]),
-  ].sort();
+/** Commands of the ```sh blocks of `text`, comments and `sudo` removed. */
+function shCommands(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/```sh\n([\s\S]*?)```/g)) {
+    for (const line of (m[1] as string).split("\n")) {
+      const cmd = line
+        .replace(/#.*/, "")
+        .replace(/^sudo\s+/, "")
+        .trim();
+      if (cmd !== "") out.push(cmd);
+    }
+  }
+  return out;
+}
 
-  it("README's test instructions install every package the lab and the real tier use", () => {
-    expect(aptLine("README.md").sort()).toEqual(wanted);
+/** Commands of .ci/run after its preamble (set, cd), flags of npm ci aside. */
+function ciCommands(): string[] {
+  return readFileSync(path.join(ROOT, ".ci/run"), "utf8")
+    .split("\n")
+    .map((l) => l.replace(/#.*/, "").trim())
+    .filter((l) => l !== "" && !/^(set|cd|export)\b/.test(l))
+    .map((l) => l.replace(/^npm ci\b.*/, "npm ci"));
+}
+
+describe("set-up is the README's commands and nothing else", () => {
+  it(".ci/run runs exactly README's Quick start and Tests commands", () => {
+    const readme = [
+      ...new Set([...shCommands(section("Quick start")), ...shCommands(section("Tests"))]),
+    ];
+    expect(readme).toContain("npm run lab");
+    expect(readme).toContain("npm test");
+    // CI may order them (typecheck and lint before the long tiers); it runs each once.
+    expect(ciCommands().sort()).toEqual(readme.sort());
   });
 
-  it(".ci/run installs exactly what README tells a user to install", () => {
-    expect(aptLine(".ci/run").sort()).toEqual(aptLine("README.md").sort());
+  it("neither README's set-up nor .ci/run installs anything by hand", () => {
+    const text = `${section("Quick start")}${section("Tests")}${readFileSync(path.join(ROOT, ".ci/run"), "utf8")}`;
+    expect(text).not.toMatch(/apt-get install|apt install |dpkg -i/);
+  });
+
+  it("README lists exactly the host packages lab/prereqs.ts installs, each with a reason", () => {
+    const rows = [...section("Quick start").matchAll(/^\| `([a-z0-9.+-]+)` \| (.+) \|$/gm)];
+    expect(rows.map((r) => r[1]).sort()).toEqual(Object.keys(HOST_PACKAGES).sort());
+    for (const r of rows) expect((r[2] as string).length).toBeGreaterThan(10);
   });
 });
