@@ -6,16 +6,83 @@ import { ADDR, addNamespace, attachToBridge, ip } from "./net";
 import type { Teardown } from "./teardown";
 
 /**
- * A stratum-1 upstream: NTPsec in orphan mode with no servers (`tos orphan 1 orphanwait 0`),
- * which is stratum 1 with leap 00 ~1.5 s after start. `refclock local` never synchronises in
- * NTPsec 1.2.2 (LAB-NOTES §4).
+ * How an upstream behaves. "good" is a correct stratum-1 server; the others are the ways a
+ * real upstream goes wrong (issue 13), each a real NTPsec daemon:
+ *
+ * - falseticker: every timestamp it sends is off by `offsetSeconds` (lab/clockshift.c shifts
+ *   its clock and its kernel receive timestamps alike, LAB-NOTES §13);
+ * - leap: announces a leap second (leap indicator 01) at the next UTC midnight, which the
+ *   real leap-second list does not have: its leapfile is the real one plus a fake entry;
+ * - unsynchronised: no time source at all, so it answers stratum 16 / leap 11 (kiss INIT);
+ * - kod: rate-limits hard (`limited kod` with a long `discard minimum`), so it answers the
+ *   member's polls with KoD RATE.
  */
-export function renderUpstreamConf(dir: string): string {
+export type UpstreamKind =
+  | { readonly kind: "good" }
+  | { readonly kind: "falseticker"; readonly offsetSeconds: number }
+  | { readonly kind: "leap" }
+  | { readonly kind: "unsynchronised" }
+  | { readonly kind: "kod" };
+
+export const GOOD_UPSTREAM: UpstreamKind = { kind: "good" };
+
+/** "good", "falseticker:+2", "falseticker:-0.5", "leap", "unsynchronised", "kod". */
+export function parseUpstreamKind(spec: string): UpstreamKind {
+  const m = /^falseticker:([+-]?\d+(\.\d+)?)$/.exec(spec);
+  if (m) {
+    const offsetSeconds = Number(m[1]);
+    if (offsetSeconds === 0 || Math.abs(offsetSeconds) > 86400)
+      throw new Error(
+        `upstream kind "${spec}": a falseticker's offset must be non-zero seconds within ±86400`,
+      );
+    return { kind: "falseticker", offsetSeconds };
+  }
+  if (spec === "good" || spec === "leap" || spec === "unsynchronised" || spec === "kod")
+    return { kind: spec };
+  throw new Error(
+    `upstream kind "${spec}": expected good, falseticker:<±seconds>, leap, unsynchronised or kod`,
+  );
+}
+
+export function describeUpstreamKind(k: UpstreamKind): string {
+  switch (k.kind) {
+    case "good":
+      return "stratum 1, orphan mode";
+    case "falseticker":
+      return `FALSETICKER ${k.offsetSeconds > 0 ? "+" : ""}${k.offsetSeconds} s`;
+    case "leap":
+      return "stratum 1, announcing a leap second not in the leap file";
+    case "unsynchronised":
+      return "unsynchronised (stratum 16)";
+    case "kod":
+      return "stratum 1, answering KoD RATE";
+  }
+}
+
+/**
+ * ntp.conf of an upstream. A time source is NTPsec in orphan mode with no servers
+ * (`tos orphan 1 orphanwait 0`), which is stratum 1 with leap 00 ~1.5 s after start;
+ * `refclock local` never synchronises in NTPsec 1.2.2 (LAB-NOTES §4). `leapfile` is the
+ * path of the file {@link renderLeapFile} wrote (leap kind only).
+ */
+export function renderUpstreamConf(
+  dir: string,
+  kind: UpstreamKind = GOOD_UPSTREAM,
+  leapfile?: string,
+): string {
+  const restrict =
+    kind.kind === "kod"
+      ? // Every poll closer than 600 s to the previous one is over the limit: the member's
+        // iburst and 64 s polls all are. NTPsec answers a limited packet with KoD RATE
+        // when `kod` is set (ntp_proto.c; LAB-NOTES §7).
+        ["discard minimum 600 average 10", "restrict default limited kod nomodify"]
+      : // Members poll with iburst; no `limited` here so the lab's upstreams never KoD them.
+        ["restrict default nomodify"];
   return [
-    "# ntp-pool lab upstream: stratum 1 by orphan mode (LAB-NOTES §4)",
-    "tos orphan 1 orphanwait 0",
-    // Members poll with iburst; no `limited` here so the lab's upstreams never KoD them.
-    "restrict default nomodify",
+    `# ntp-pool lab upstream (${describeUpstreamKind(kind)})`,
+    ...(kind.kind === "unsynchronised" ? [] : ["tos orphan 1 orphanwait 0"]),
+    ...(kind.kind === "leap" && leapfile !== undefined ? [`leapfile ${leapfile}`] : []),
+    ...restrict,
     "restrict 127.0.0.1",
     `statsdir ${dir}/`,
     "",
