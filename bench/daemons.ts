@@ -6,11 +6,12 @@
  * route, so the member sees 131,072 distinct clients. Every packet stays on the bench's
  * bridge. Every daemon runs under `capsh --drop=cap_sys_time` (host clock untouchable).
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, openSync } from "node:fs";
 import * as path from "node:path";
 import { NTPSEC_PATHS, renderNtpConf } from "../cloud-init/ntpConf";
 import { NOTRACK_RULESET } from "../cloud-init/userData";
+import { imageSpawn } from "../lab/imageExec";
 import { leapFileExpiring, type Node, NtpNet, orphanConf, waitSynced } from "../test/helpers/netns";
 import { parseNtpqPeers, parseNtpqRv } from "../verify/parse";
 
@@ -138,7 +139,7 @@ export class BenchNet {
   readonly members: Record<DaemonKind, Node>;
   readonly loader: Node;
 
-  constructor(private readonly tools: { chronyRoot: string; rcvbufShim: string }) {
+  constructor(private readonly tools: { rcvbufShim: string }) {
     for (let i = 1; i <= 4; i++) this.upstreams.push(this.net.addNode(`u${i}`, 10 + i));
     this.members = { ntpsec: this.net.addNode("ntp", 2), chrony: this.net.addNode("chr", 3) };
     this.loader = this.net.addNode("load", 100);
@@ -185,30 +186,26 @@ export class BenchNet {
     return r.stdout;
   }
 
-  private spawnIn(node: Node, cmd: string, logFile: string, opts: StartOptions): ChildProcess {
-    const env =
+  /** Starts `argv` in `node` from the tools image, output appended to `logFile`. */
+  private spawnIn(
+    node: Node,
+    argv: readonly string[],
+    logFile: string,
+    opts: StartOptions,
+  ): ChildProcess {
+    // The shim is built on the host (bench/rcvbuf.c) and bound into the image read-only.
+    const shim =
       opts.rcvbuf !== undefined
-        ? `NTP_BENCH_RCVBUF=${opts.rcvbuf} LD_PRELOAD=${this.tools.rcvbufShim} `
-        : "";
+        ? {
+            env: { NTP_BENCH_RCVBUF: String(opts.rcvbuf), LD_PRELOAD: this.tools.rcvbufShim },
+            binds: [{ host: this.tools.rcvbufShim, readOnly: true }],
+          }
+        : {};
     const pin = opts.cpu !== undefined ? ["taskset", "-c", String(opts.cpu)] : [];
     const fd = openSync(logFile, "a");
-    return spawn(
-      "ip",
-      [
-        "netns",
-        "exec",
-        node.ns,
-        ...pin,
-        "capsh",
-        "--drop=cap_sys_time",
-        "--",
-        "-c",
-        `${env}exec ${cmd}`,
-      ],
-      {
-        stdio: ["ignore", fd, fd],
-      },
-    );
+    return imageSpawn([...pin, ...argv], this.net.imageOptions(node, shim), {
+      stdio: ["ignore", fd, fd],
+    });
   }
 
   /** NTPsec with OUR ntp.conf and the deployed options (`-g -N`), in the foreground. */
@@ -232,7 +229,18 @@ export class BenchNet {
     // (LAB-NOTES §3), which changes nothing on the serving path.
     const child = this.spawnIn(
       node,
-      `/usr/sbin/ntpd -n -g -N -c ${conf} -p ${d}/${opts.tag}.pid -l ${d}/${opts.tag}.log`,
+      [
+        "/usr/sbin/ntpd",
+        "-n",
+        "-g",
+        "-N",
+        "-c",
+        conf,
+        "-p",
+        `${d}/${opts.tag}.pid`,
+        "-l",
+        `${d}/${opts.tag}.log`,
+      ],
       path.join(d, `${opts.tag}.out`),
       opts,
     );
@@ -267,13 +275,13 @@ export class BenchNet {
         dir,
       ),
     );
-    const chronyd = path.join(this.tools.chronyRoot, "usr/sbin/chronyd");
-    const chronyc = path.join(this.tools.chronyRoot, "usr/bin/chronyc");
+    // Unpacked into the tools image, not installed (lab/image.ts TOOLS_UNPACKED).
+    const chronyc = "/usr/bin/chronyc";
     // -d: foreground, log to stderr (no syslog socket in a namespace); -u root: the
-    // package's _chrony user does not exist on this host.
+    // package's _chrony user was never created (no maintainer scripts ran).
     const child = this.spawnIn(
       node,
-      `${chronyd} -x -d -u root -f ${conf}`,
+      ["/usr/sbin/chronyd", "-x", "-d", "-u", "root", "-f", conf],
       path.join(this.net.dir, `${opts.tag}.out`),
       opts,
     );

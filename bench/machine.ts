@@ -13,8 +13,8 @@ export function loadAverage(): string {
   return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 }
 
-export function machineInfo(chronyRoot: string | undefined): MachineInfo {
-  const v = versions(chronyRoot);
+export function machineInfo(tools: string | undefined): MachineInfo {
+  const v = versions(tools);
   return {
     nproc: Number(spawnSync("nproc", { encoding: "utf8" }).stdout.trim()) || cpus().length,
     cpu: cpuModel(readFileSync("/proc/cpuinfo", "utf8")),

@@ -7,6 +7,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { ensureToolsImage, defaultCacheDir as labCacheDir } from "../lab/image";
+import { ensurePackages } from "../lab/prereqs";
 import { capacityVariants, measureCapacity } from "./capacity";
 import { BenchNet } from "./daemons";
 import { abortLab, measureLab } from "./labRuns";
@@ -21,7 +23,7 @@ import type {
   SyncResults,
 } from "./results";
 import { measureSync } from "./sync";
-import { compile, defaultCacheDir, ensureChrony, missingPrerequisites, ROOT } from "./tools";
+import { compile, defaultCacheDir, missingPrerequisites, ROOT } from "./tools";
 
 type Part = "sync" | "capacity" | "program";
 
@@ -84,6 +86,8 @@ async function main(): Promise<number> {
       );
       return 2;
     }
+    // As the lab does: the host's build tools (announced), then the daemons' image.
+    ensurePackages(log);
     const missing = missingPrerequisites();
     if (missing.length > 0) {
       console.error(`bench: missing: ${missing.join(", ")}`);
@@ -91,8 +95,8 @@ async function main(): Promise<number> {
     }
   }
   const cacheDir = path.resolve(o.cacheDir ?? defaultCacheDir());
-  const chronyRoot = needsRoot ? ensureChrony(cacheDir, log) : undefined;
-  const machine = machineInfo(chronyRoot);
+  const tools = needsRoot ? await ensureToolsImage(labCacheDir(), log) : undefined;
+  const machine = machineInfo(tools);
   log(
     `machine: ${machine.nproc} CPUs, ${machine.cpu}, kernel ${machine.kernel}, load ${machine.loadStart}`,
   );
@@ -116,7 +120,7 @@ async function main(): Promise<number> {
   if (needsRoot) {
     const ntpload = compile(cacheDir, "ntpload", false);
     const rcvbufShim = compile(cacheDir, "rcvbuf", true);
-    bn = new BenchNet({ chronyRoot: chronyRoot as string, rcvbufShim });
+    bn = new BenchNet({ rcvbufShim });
     try {
       await bn.up();
       log(`namespaces ${bn.prefix}-*: 4 upstreams stratum 1`);

@@ -1,13 +1,14 @@
 /**
- * Tools the bench builds or fetches into its cache (`.bench-cache`, or $NTP_BENCH_CACHE):
- * the load generator and the socket-buffer shim (compiled with gcc, keyed by source hash)
- * and chrony (its Debian .deb, downloaded with apt and extracted with dpkg-deb: chrony
- * cannot be installed next to ntpsec, both are `time-daemon` — LAB-NOTES §1).
+ * Tools the bench builds into its cache (`.bench-cache`, or $NTP_BENCH_CACHE): the load
+ * generator and the socket-buffer shim (compiled with gcc, keyed by source hash). The daemons
+ * (ntpd, chronyd) and their clients run from the lab's tools image (lab/image.ts: chrony is
+ * unpacked there next to ntpsec, both being `time-daemon` — LAB-NOTES §1).
  */
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
+import { imageSpawnSync } from "../lab/imageExec";
 
 export const ROOT = path.resolve(__dirname, "..");
 
@@ -29,16 +30,12 @@ function must(argv: readonly string[], cwd?: string): string {
 
 /** What is missing for the measured parts, with the package that provides it. */
 export function missingPrerequisites(): string[] {
+  // Host build tools only (lab/prereqs.ts HOST_PACKAGES); the daemons come from the image.
   const need: [string, string][] = [
     ["gcc", "gcc"],
-    ["ntpd", "ntpsec"],
-    ["ntpq", "ntpsec"],
     ["capsh", "libcap2-bin"],
-    ["nft", "nftables"],
     ["ip", "iproute2"],
     ["taskset", "util-linux"],
-    ["apt-get", "apt"],
-    ["dpkg-deb", "dpkg"],
   ];
   const missing = need.filter(([bin]) => spawnSync("sh", ["-c", `command -v ${bin}`]).status !== 0);
   return missing.map(([bin, pkg]) => `${bin} (apt-get install ${pkg})`);
@@ -56,28 +53,19 @@ export function compile(cacheDir: string, name: string, shared: boolean): string
   return out;
 }
 
-/** chrony's package root (usr/sbin/chronyd, usr/bin/chronyc), extracted once. */
-export function ensureChrony(cacheDir: string, log: (m: string) => void): string {
-  const root = path.join(cacheDir, "chrony-root");
-  if (existsSync(path.join(root, "usr/sbin/chronyd"))) return root;
-  const debs = path.join(cacheDir, "debs");
-  mkdirSync(debs, { recursive: true });
-  log("downloading chrony's .deb (apt-get download chrony)");
-  must(["apt-get", "download", "chrony"], debs);
-  const deb = readdirSync(debs).find((f) => /^chrony_.*\.deb$/.test(f));
-  if (!deb) throw new Error(`apt-get download chrony: no chrony_*.deb in ${debs}`);
-  rmSync(root, { recursive: true, force: true });
-  must(["dpkg-deb", "-x", path.join(debs, deb), root]);
-  return root;
-}
-
-export function versions(chronyRoot: string | undefined): {
+/** ntpd's and chronyd's versions, as the tools image (`tools`) has them. */
+export function versions(tools: string | undefined): {
   ntpsec: string;
   chrony: string | null;
 } {
-  const ntpsec = must(["ntpd", "--version"]).trim().split("\n").at(-1) ?? "";
-  const chrony = chronyRoot
-    ? must([path.join(chronyRoot, "usr/sbin/chronyd"), "--version"]).trim()
-    : null;
-  return { ntpsec, chrony };
+  if (tools === undefined) return { ntpsec: "", chrony: null };
+  const version = (argv: string[]): string => {
+    const r = imageSpawnSync(argv, { root: tools });
+    if (r.status !== 0) throw new Error(`${argv.join(" ")} failed (exit ${r.status}): ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  return {
+    ntpsec: version(["ntpd", "--version"]).split("\n").at(-1) ?? "",
+    chrony: version(["chronyd", "--version"]),
+  };
 }

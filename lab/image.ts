@@ -307,7 +307,16 @@ export async function layerTools(
       .sort()
       .at(-1);
     if (!deb) throw new Error(`tools image: no ${pkg}_*.deb in ${debs} after downloading it`);
-    await mustRun(["dpkg-deb", "-x", join(debs, deb), broot]);
+    // tar's --keep-directory-symlink: the package's ./lib/ must not replace the merged-/usr
+    // symlink lib -> usr/lib (plain `dpkg-deb -x` does, and the root then has no loader).
+    await mustRun([
+      "sh",
+      "-c",
+      'dpkg-deb --fsys-tarfile "$1" | tar -x --keep-directory-symlink -C "$2"',
+      "sh",
+      join(debs, deb),
+      broot,
+    ]);
   }
   for (const f of readdirSync(join(broot, "etc/ssh"))) {
     if (f.startsWith("ssh_host_")) rmSync(join(broot, "etc/ssh", f));

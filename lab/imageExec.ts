@@ -1,4 +1,10 @@
-import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
+import {
+  type ChildProcess,
+  type SpawnOptions,
+  type SpawnSyncReturns,
+  spawn,
+  spawnSync,
+} from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { mustRun, type RunOptions, type RunResult, run } from "./exec";
@@ -32,6 +38,8 @@ export interface ImageExecOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Empty writable tmpfs directories inside the root (beyond the overlay, which is writable). */
   readonly tmpfs?: readonly string[];
+  /** Working directory inside the root. Default: `/`. */
+  readonly cwd?: string;
   /** Keep CAP_SYS_TIME in the bounding set. Default false: dropped. */
   readonly keepCapSysTime?: boolean;
 }
@@ -56,6 +64,7 @@ export function imageExecArgv(argv: readonly string[], o: ImageExecOptions): str
   }
   for (const d of o.tmpfs ?? []) inner.push("--tmpfs", d);
   for (const [k, v] of Object.entries(o.env ?? {})) inner.push("--env", `${k}=${v}`);
+  if (o.cwd !== undefined) inner.push("--cwd", o.cwd);
   // `ip netns exec` bind-mounts /etc/netns/<ns>/hosts over the host's /etc/hosts (the lab's
   // upstream names, lab/net.ts writeNetnsHosts); the image sees the same file.
   if (o.netns !== undefined && existsSync(`/etc/netns/${o.netns}/hosts`)) {
@@ -80,6 +89,16 @@ export function imageSpawn(
 ): ChildProcess {
   const a = imageExecArgv(argv, o);
   return spawn(a[0] as string, a.slice(1), spawnOpts);
+}
+
+/** Runs the command from the image synchronously (for short tools: shellcheck, schema checks). */
+export function imageSpawnSync(
+  argv: readonly string[],
+  o: ImageExecOptions,
+  opts: { readonly input?: string } = {},
+): SpawnSyncReturns<string> {
+  const a = imageExecArgv(argv, o);
+  return spawnSync(a[0] as string, a.slice(1), { encoding: "utf8", input: opts.input });
 }
 
 /** Runs the command from the image to its end (lab/exec.ts run: never throws on exit code). */

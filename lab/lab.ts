@@ -13,6 +13,7 @@ import {
   renderEdgeNat,
 } from "./firewall";
 import type { Image } from "./image";
+import { type ImageExecOptions, imageMustRun, imageRun } from "./imageExec";
 import { generateEd25519, md5Fingerprint } from "./keys";
 import { ADDR, addNamespace, attachToBridge, ip, nsMustRun, nsRun, writeNetnsHosts } from "./net";
 import { Teardown } from "./teardown";
@@ -129,6 +130,7 @@ export class Lab {
           dir: join(this.runDir, `u${k}`),
           env: this.env,
           down,
+          tools: this.image.tools,
         });
         this.upstreams.set(hostname, u);
         this.log(
@@ -148,12 +150,22 @@ export class Lab {
       dropletId: d.spec.id,
       tags: d.spec.tags,
     }));
-    await nsMustRun(this.edge, ["nft", "-f", "-"], {
+    await imageMustRun(["nft", "-f", "-"], this.tool(this.edge), {
       input: renderEdgeFirewall(ports, this.firewalls) + renderEdgeNat(this.nat),
     });
     // Flows admitted before a firewall covered a droplet must not survive it (on DigitalOcean
     // the firewall is outside the droplet from the moment it applies).
-    await nsRun(this.edge, ["conntrack", "-F"]);
+    await imageRun(["conntrack", "-F"], this.tool(this.edge));
+  }
+
+  /** How a client tool (nft, conntrack, ssh, ntpdig) runs in `ns`: from the tools image. */
+  tool(ns: string, binds: readonly string[] = []): ImageExecOptions {
+    return {
+      root: this.image.tools,
+      netns: ns,
+      binds: binds.map((host) => ({ host })),
+      env: this.env,
+    };
   }
 
   droplet(id: unknown, field: string): Droplet {
@@ -390,8 +402,7 @@ export class Lab {
       const hostKey = d.readGuestFile(this.image.root, "etc/ssh/ssh_host_ed25519_key.pub");
       if (hostKey) {
         writeFileSync(knownHosts, `${host} ${hostKey.trim().split(/\s+/).slice(0, 2).join(" ")}\n`);
-        last = await nsRun(
-          this.inet,
+        last = await imageRun(
           [
             "ssh",
             "-F",
@@ -416,7 +427,9 @@ export class Lab {
             `${user}@${host}`,
             create,
           ],
-          { input: typeof inputs.stdin === "string" ? inputs.stdin : undefined, env: this.env },
+          // ssh from the tools image; the run's key and known_hosts files bound in.
+          this.tool(this.inet, [keyDir]),
+          { input: typeof inputs.stdin === "string" ? inputs.stdin : undefined },
         );
         if (last.code !== 255) break;
       }
@@ -472,7 +485,9 @@ export class Lab {
   async queryFromOutside(
     address: string,
   ): Promise<{ stratum: number; offset: number; leap: string } | undefined> {
-    const r = await nsRun(this.inet, ["ntpdig", "-j", "-t", "1", address], { timeoutMs: 5000 });
+    const r = await imageRun(["ntpdig", "-j", "-t", "1", address], this.tool(this.inet), {
+      timeoutMs: 5000,
+    });
     const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
     if (!line) return undefined;
     try {

@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { imageSpawn } from "./imageExec";
 import { ADDR, addNamespace, attachToBridge, ip } from "./net";
 import type { Teardown } from "./teardown";
 
@@ -126,6 +126,8 @@ export async function startUpstream(opts: {
   dir: string;
   env: Record<string, string>;
   down: boolean;
+  /** The tools image root ntpd runs from (lab/image.ts ensureImage().tools). */
+  tools: string;
 }): Promise<Upstream> {
   const address = ADDR.upstream(opts.index);
   await addNamespace(opts.td, opts.ns);
@@ -135,20 +137,21 @@ export async function startUpstream(opts: {
   mkdirSync(opts.dir, { recursive: true });
   const conf = join(opts.dir, "ntp.conf");
   writeFileSync(conf, renderUpstreamConf(opts.dir));
-  // No CAP_SYS_TIME: the kernel refuses every clock change (LAB-NOTES §3); no -u, so no shim.
-  const child = spawn(
-    "ip",
+  // From the tools image, without CAP_SYS_TIME (imageExec's default): the kernel refuses
+  // every clock change (LAB-NOTES §3); no -u, so no shim.
+  const child = imageSpawn(
     [
-      "netns",
-      "exec",
-      opts.ns,
-      "capsh",
-      "--drop=cap_sys_time",
-      "--",
+      "/usr/sbin/ntpd",
+      "-n",
       "-c",
-      `exec /usr/sbin/ntpd -n -c ${conf} -p ${opts.dir}/ntpd.pid -l ${opts.dir}/ntpd.log`,
+      conf,
+      "-p",
+      `${opts.dir}/ntpd.pid`,
+      "-l",
+      `${opts.dir}/ntpd.log`,
     ],
-    { stdio: "ignore", env: { ...process.env, ...opts.env } },
+    { root: opts.tools, netns: opts.ns, binds: [{ host: opts.dir }], env: opts.env },
+    { stdio: "ignore" },
   );
   opts.td.addPid(child.pid);
   return { hostname: opts.hostname, address, ns: opts.ns, running: true };

@@ -6,7 +6,7 @@
 # is never written (a tmpfs overlay takes every write).
 #
 # Usage: image-exec.sh ROOT [--bind SRC DST] [--ro-bind SRC DST] [--tmpfs DST] [--env K=V]
-#        [--hosts FILE] -- ARGV...
+#        [--hosts FILE] [--cwd DIR] -- ARGV...
 set -eu
 
 fail() {
@@ -21,6 +21,7 @@ binds=()
 tmpfs=()
 envs=()
 hosts=""
+cwd=/
 while [ $# -gt 0 ]; do
   case $1 in
     --bind | --ro-bind)
@@ -37,6 +38,10 @@ while [ $# -gt 0 ]; do
       ;;
     --hosts)
       hosts=$2
+      shift 2
+      ;;
+    --cwd)
+      cwd=$2
       shift 2
       ;;
     --)
@@ -75,5 +80,5 @@ for d in "${tmpfs[@]}"; do
 done
 if [ -n "$hosts" ]; then mount --bind "$hosts" "$R/etc/hosts" || fail "hosts"; fi
 
-exec chroot "$R" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+exec chroot "$R" /usr/bin/env -i -C "$cwd" PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   LANG=C.UTF-8 HOME=/root "${envs[@]}" "$@"

@@ -4,19 +4,23 @@
  *
  * - unique prefix `vf<6 hex>` per run; namespaces `<prefix>-<node>`, all nodes on one bridge
  *   that lives in its own `<prefix>-sw` namespace, so the host gets no interface or route;
- * - every ntpd runs as root without `-u` under `capsh --drop=cap_sys_time`: the kernel
- *   refuses every clock change, so the shared host clock is never touched (LAB-NOTES §3);
+ * - every daemon and client (ntpd, ntpq, ntpdig, nft, sshd, ssh, ...) runs from the lab's
+ *   tools image (lab/imageExec.ts), never from the host, with this run's scratch dir bound
+ *   at the same path; every ntpd runs as root without `-u` and without CAP_SYS_TIME: the
+ *   kernel refuses every clock change, so the shared host clock is never touched (LAB-NOTES §3);
  * - `teardown()` is synchronous and idempotent (kill by PID and by `ip netns pids`, delete
  *   the namespaces, remove the scratch dir) and also runs on SIGINT, SIGTERM and exit.
  *
  * Addresses are 10.77.0.0/24 and fd77::/64 inside the namespaces only.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { type RunResult, run } from "../../lab/exec";
+import { toolsRoot } from "../../lab/image";
+import { type ImageExecOptions, imageExecArgv, imageRun, imageSpawn } from "../../lab/imageExec";
 
 export { type RunResult, run };
 
@@ -38,6 +42,8 @@ export class NtpNet {
   readonly prefix = `vf${randomBytes(3).toString("hex")}`;
   readonly dir = mkdtempSync(path.join(tmpdir(), `${this.prefix}-`));
   private readonly sw = `${this.prefix}-sw`;
+  /** The tools image every program of this net runs from. */
+  readonly tools = toolsRoot();
   private readonly namespaces: string[] = [];
   private readonly children: ChildProcess[] = [];
   private ports = 0;
@@ -97,25 +103,48 @@ export class NtpNet {
     const confPath = path.join(this.dir, `${name}.conf`);
     const log = path.join(this.dir, `${name}.log`);
     writeFileSync(confPath, `${conf}\ndriftfile ${this.dir}/${name}.drift\n`);
-    const child = spawn(
-      "ip",
-      [
-        "netns",
-        "exec",
-        node.ns,
-        "capsh",
-        "--drop=cap_sys_time",
-        "--",
-        "-c",
-        `exec /usr/sbin/ntpd -n -c ${confPath} -p ${this.dir}/${name}.pid -l ${log}`,
-      ],
-      { stdio: "ignore" },
-    );
-    this.children.push(child);
+    this.spawn(node, [
+      "/usr/sbin/ntpd",
+      "-n",
+      "-c",
+      confPath,
+      "-p",
+      `${this.dir}/${name}.pid`,
+      "-l",
+      log,
+    ]);
     return { log, confPath };
   }
 
+  /** How a program of this net runs in `node`: from the tools image, the scratch dir bound. */
+  imageOptions(node: Node, extra: Partial<ImageExecOptions> = {}): ImageExecOptions {
+    return {
+      root: this.tools,
+      netns: node.ns,
+      ...extra,
+      binds: [{ host: this.dir }, ...(extra.binds ?? [])],
+    };
+  }
+
+  /** Starts a long-running program in `node` from the tools image; teardown ends it. */
+  spawn(node: Node, argv: readonly string[], extra: Partial<ImageExecOptions> = {}): ChildProcess {
+    const child = imageSpawn(argv, this.imageOptions(node, extra), { stdio: "ignore" });
+    this.children.push(child);
+    return child;
+  }
+
+  /** Runs a program in `node` from the tools image to its end. */
   exec(
+    node: Node,
+    argv: readonly string[],
+    opts: { input?: string; timeoutMs?: number } = {},
+    extra: Partial<ImageExecOptions> = {},
+  ): Promise<RunResult> {
+    return imageRun(argv, this.imageOptions(node, extra), opts);
+  }
+
+  /** Runs a host program in `node` (only this project's own code, e.g. node running tsx). */
+  hostExec(
     node: Node,
     argv: readonly string[],
     opts: { input?: string; timeoutMs?: number } = {},
@@ -125,7 +154,8 @@ export class NtpNet {
 
   /** Loads an nftables ruleset inside `node` (gone with the namespace). */
   nft(node: Node, ruleset: string): void {
-    const r = spawnSync("ip", ["netns", "exec", node.ns, "nft", "-f", "-"], {
+    const argv = imageExecArgv(["nft", "-f", "-"], this.imageOptions(node));
+    const r = spawnSync(argv[0] as string, argv.slice(1), {
       input: ruleset,
       encoding: "utf8",
     });
@@ -214,12 +244,16 @@ export function memberConf(opts: {
 const NTP_UNIX = 2_208_988_800;
 
 /**
- * The host's leap-seconds.list with a new expiry (`#@`) and a correct `#h` hash, so ntpd
+ * The tools image's leap-seconds.list (Debian's tzdata) with a new expiry (`#@`) and a correct
+ * `#h` hash, so ntpd
  * logs "good hash signature" and loads it. The hash is SHA-1 over the digits of the `#$`,
  * `#@` and data lines (IERS leap-seconds.list header; NTPsec ntpd/ntp_leapsec.c).
  */
 export function leapFileExpiring(expiresUnixSeconds: number): string {
-  const src = readFileSync("/usr/share/zoneinfo/leap-seconds.list", "utf8").split("\n");
+  const src = readFileSync(
+    path.join(toolsRoot(), "usr/share/zoneinfo/leap-seconds.list"),
+    "utf8",
+  ).split("\n");
   const out: string[] = [];
   let digits = "";
   for (let line of src) {

@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import {
   copyFileSync,
   existsSync,
@@ -25,8 +25,9 @@ import type {
 } from "../../lab/attacks/senders";
 import { passwordOnlySshArgv } from "../../lab/attacks/ssh";
 import { run } from "../../lab/exec";
-import { defaultCacheDir } from "../../lab/image";
-import { ADDR, nsRun } from "../../lab/net";
+import { defaultCacheDir, toolsRoot } from "../../lab/image";
+import { imageRun, imageSpawnSync } from "../../lab/imageExec";
+import { ADDR } from "../../lab/net";
 import type { LabReport } from "../../lab/run";
 import { leftovers } from "../../lab/teardown";
 import { requireRealTools } from "../real/prereqs";
@@ -90,8 +91,13 @@ function writeStack(): string {
   return file;
 }
 
+/** A client tool in `ns`, from the lab's tools image (never the host's), `binds` visible. */
+function tool(ns: string, argv: readonly string[], binds: readonly string[] = []) {
+  return imageRun(argv, { root: toolsRoot(), netns: ns, binds: binds.map((host) => ({ host })) });
+}
+
 async function conntrackCount(ns: string): Promise<number> {
-  const r = await nsRun(ns, ["conntrack", "-C"]);
+  const r = await tool(ns, ["conntrack", "-C"]);
   return Number(r.stdout.trim());
 }
 
@@ -110,9 +116,10 @@ interface LabView {
 async function passwordAttempt(lab: LabView, target: string, dir: string): Promise<string> {
   const askpass = join(dir, "askpass.sh");
   writeFileSync(askpass, `#!/bin/sh\ntouch ${dir}/asked\necho guess123\n`, { mode: 0o755 });
-  const r = await nsRun(
+  const r = await tool(
     lab.inet,
     passwordOnlySshArgv({ askpass, host: target, connectTimeout: 10 }),
+    [dir],
   );
   const offered =
     /Permission denied \(([^)]*)\)/.exec(r.stderr)?.[1] ?? `no answer: ${r.stderr.trim()}`;
@@ -218,7 +225,7 @@ async function attack(lab: LabView): Promise<void> {
     runAttack<ScanResult>(lab.inet, { kind: "tcp-scan", target, ports, source: ADDR.internet }),
     runAttack<ScanResult>(lab.inet, { kind: "udp-scan", target, ports, source: ADDR.internet }),
   ]);
-  found.listening = (await nsRun(lab.dropletNs, ["ss", "-H", "-lntu"])).stdout;
+  found.listening = (await tool(lab.dropletNs, ["ss", "-H", "-lntu"])).stdout;
   found.sshOffered = await passwordAttempt(lab, target, mkdtempSync(join(stackDir, "ssh-")));
 
   const dropIn = join(lab.upper, "etc/systemd/system/ntpsec.service.d/10-ntppool-restart.conf");
@@ -227,7 +234,12 @@ async function attack(lab: LabView): Promise<void> {
 
 /** The base64 of the key's public half (`ssh-keygen -y`), as authorized_keys holds it. */
 function publicHalf(keyFile: string): string {
-  const line = execFileSync("ssh-keygen", ["-y", "-f", keyFile], { encoding: "utf8" });
+  const r = imageSpawnSync(["ssh-keygen", "-y", "-f", keyFile], {
+    root: toolsRoot(),
+    binds: [{ host: keyFile, readOnly: true }],
+  });
+  if (r.status !== 0) throw new Error(`ssh-keygen -y -f ${keyFile}: ${r.stderr}`);
+  const line = r.stdout;
   return line.trim().split(/\s+/)[1] ?? "";
 }
 
@@ -319,7 +331,7 @@ async function runKeptLab(stackFile: string, reportFile: string): Promise<void> 
 let labPrefix: string | undefined;
 
 beforeAll(async () => {
-  requireRealTools(["ip", "nft", "conntrack", "ntpdig", "ssh", "setsid", "ss", "capsh"]);
+  requireRealTools(["nft", "conntrack", "ntpdig", "ssh", "ssh-keygen", "setsid", "ss"]);
   const stackFile = writeStack();
   await runKeptLab(stackFile, join(stackDir, "report.json"));
 }, 900_000);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -6,14 +6,17 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderNtpConf } from "../../cloud-init/ntpConf";
 import { renderUserData } from "../../cloud-init/userData";
+import { imageSpawn, imageSpawnSync } from "../../lab/imageExec";
 import { requireRealTools } from "./prereqs";
 
 const ROOT = path.join(__dirname, "..", "..");
 const UPSTREAMS = ["ntp1.time.nl", "ptbtime1.ptb.de", "ptbtime2.ptb.de", "sth1.ntp.se"];
 let work: string;
+/** The lab's tools image: cloud-init, ntpd and shellcheck run from there, not from the host. */
+let tools: string;
 
 beforeAll(() => {
-  requireRealTools(["cloud-init", "ntpd", "capsh", "ip", "shellcheck"]);
+  tools = requireRealTools(["cloud-init", "ntpd", "shellcheck"]);
   work = mkdtempSync(path.join(tmpdir(), "ntppool-artifacts-"));
 });
 afterAll(() => {
@@ -23,16 +26,11 @@ afterAll(() => {
 function schema(text: string): { ok: boolean; output: string } {
   const file = path.join(work, `user-data-${randomBytes(4).toString("hex")}.yaml`);
   writeFileSync(file, text);
-  try {
-    const out = execFileSync("cloud-init", ["schema", "--config-file", file], {
-      encoding: "utf8",
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    return { ok: true, output: out };
-  } catch (err) {
-    const e = err as { stdout?: string; stderr?: string };
-    return { ok: false, output: `${e.stdout ?? ""}${e.stderr ?? ""}` };
-  }
+  const r = imageSpawnSync(["cloud-init", "schema", "--config-file", file], {
+    root: tools,
+    binds: [{ host: work, readOnly: true }],
+  });
+  return { ok: r.status === 0, output: `${r.stdout}${r.stderr}` };
 }
 
 describe("rendered user-data passes real `cloud-init schema`", () => {
@@ -74,19 +72,11 @@ async function ntpdLog(conf: string): Promise<string> {
   execFileSync("ip", ["netns", "add", ns]);
   try {
     execFileSync("ip", ["-n", ns, "link", "set", "lo", "up"]);
-    // No CAP_SYS_TIME: ntpd may try to discipline the clock, the kernel refuses.
-    const child = spawn(
-      "ip",
-      [
-        "netns",
-        "exec",
-        ns,
-        "capsh",
-        "--drop=cap_sys_time",
-        "--",
-        "-c",
-        `exec ntpd -n -c ${confFile} -l ${log} -p ${path.join(dir, "pid")}`,
-      ],
+    // No CAP_SYS_TIME (imageExec's default): ntpd may try to discipline the clock, the
+    // kernel refuses.
+    const child = imageSpawn(
+      ["ntpd", "-n", "-c", confFile, "-l", log, "-p", path.join(dir, "pid")],
+      { root: tools, netns: ns, binds: [{ host: dir }] },
       { stdio: "ignore" },
     );
     const exited = new Promise((r) => child.once("exit", r));
@@ -140,16 +130,13 @@ describe("shell scripts pass shellcheck", () => {
     expect(all.some((s) => s.endsWith("ntppool-install.sh"))).toBe(true);
   });
   it.each(all.map((s) => [path.relative(ROOT, s)]))("%s", (script) => {
-    const result = (() => {
-      try {
-        execFileSync("shellcheck", ["--severity=style", path.join(ROOT, script)], {
-          encoding: "utf8",
-        });
-        return "";
-      } catch (err) {
-        return String((err as { stdout?: string }).stdout);
-      }
-    })();
-    expect(result).toBe("");
+    // From the repository root, so that `source=` directives resolve as they are written.
+    const r = imageSpawnSync(["shellcheck", "-x", "--severity=style", script], {
+      root: tools,
+      binds: [{ host: ROOT, readOnly: true }],
+      cwd: ROOT,
+    });
+    expect(`${r.stdout}${r.stderr}`).toBe("");
+    expect(r.status).toBe(0);
   });
 });

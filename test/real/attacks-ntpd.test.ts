@@ -50,7 +50,7 @@ async function mruAddresses(prefix: string): Promise<Set<string>> {
 }
 
 beforeAll(async () => {
-  requireRealTools(["ntpd", "ntpq", "capsh", "ip", "nft", "conntrack"]);
+  requireRealTools(["ntpd", "ntpq", "nft", "conntrack"]);
   net = new NtpNet();
   const upstreams: Node[] = [];
   for (let i = 1; i <= 4; i++) {

@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SSHD_DROP_IN } from "../../cloud-init/userData";
 import { passwordOnlySshArgv } from "../../lab/attacks/ssh";
-import { type Node, NtpNet, run } from "../helpers/netns";
+import { type Node, NtpNet } from "../helpers/netns";
 import { requireRealTools } from "./prereqs";
 
 // Password guessing against the member's sshd: real OpenSSH sshd in a namespace with the
@@ -21,15 +21,16 @@ let clientKey: string;
 let askpass: string;
 let askpassMarker: string;
 
-async function must(argv: string[]): Promise<string> {
-  const r = await run(argv);
+/** Runs argv from the tools image in `node` (the scratch dir bound); throws on failure. */
+async function must(node: Node, argv: string[]): Promise<string> {
+  const r = await net.exec(node, argv);
   if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.stderr}`);
   return r.stdout;
 }
 
-/** Debian's stock sshd_config without its Include line (the drop-in is included explicitly). */
+/** Debian's stock sshd_config (the tools image's) without its Include line (the drop-in is included explicitly). */
 function debianSshdConfig(): string {
-  return readFileSync("/etc/ssh/sshd_config", "utf8")
+  return readFileSync(path.join(net.tools, "etc/ssh/sshd_config"), "utf8")
     .split("\n")
     .filter((l) => !/^\s*Include\b/i.test(l))
     .join("\n");
@@ -54,24 +55,10 @@ function sshdConfig(name: string, dropIn: string | undefined, port: number): str
 }
 
 function startSshd(config: string): void {
-  const child = spawn(
-    "ip",
-    [
-      "netns",
-      "exec",
-      server.ns,
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      // sshd needs /run/sshd; a private /run keeps the host's untouched (LAB-NOTES §12).
-      `mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/sshd && exec /usr/sbin/sshd -D -e -f ${config}`,
-    ],
-    { stdio: "ignore" },
+  // sshd needs /run/sshd; the image's /run is a private tmpfs (LAB-NOTES §12).
+  daemons.push(
+    net.spawn(server, ["sh", "-c", `mkdir /run/sshd && exec /usr/sbin/sshd -D -e -f ${config}`]),
   );
-  daemons.push(child);
 }
 
 async function waitListening(port: number): Promise<void> {
@@ -92,13 +79,13 @@ function passwordOnly(port: number): Promise<{ code: number; stderr: string }> {
 }
 
 beforeAll(async () => {
-  requireRealTools(["sshd", "ssh", "ssh-keygen", "unshare", "setsid", "ip"]);
+  requireRealTools(["sshd", "ssh", "ssh-keygen", "setsid", "bash"]);
   net = new NtpNet();
   server = net.addNode("s", 2);
   client = net.addNode("c", 100);
-  await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", `${net.dir}/hostkey`]);
+  await must(client, ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", `${net.dir}/hostkey`]);
   clientKey = `${net.dir}/client`;
-  await must(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", clientKey]);
+  await must(client, ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", clientKey]);
   net.file("authorized_keys", readFileSync(`${clientKey}.pub`, "utf8"));
   askpassMarker = path.join(net.dir, "askpass-called");
   askpass = net.file("askpass.sh", `#!/bin/sh\ntouch ${askpassMarker}\necho guess123\n`);
@@ -116,14 +103,10 @@ afterAll(() => {
 
 describe("sshd with the user-data's drop-in", () => {
   it("effective configuration: no passwords, no keyboard-interactive, root by key only", async () => {
-    const out = await must([
-      "unshare",
-      "--mount",
-      "--propagation",
-      "private",
+    const out = await must(server, [
       "sh",
       "-c",
-      `mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/sshd && exec /usr/sbin/sshd -T -f ${path.join(net.dir, "ours_config")}`,
+      `mkdir /run/sshd && exec /usr/sbin/sshd -T -f ${path.join(net.dir, "ours_config")}`,
     ]);
     const settings = Object.fromEntries(
       out.split("\n").map((l) => [l.split(" ")[0], l.slice(l.indexOf(" ") + 1)]),

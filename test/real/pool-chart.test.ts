@@ -4,13 +4,14 @@
  * inspected. Catches what text checks cannot: markup a renderer rejects, strokes that do not
  * paint, points drawn off the canvas.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { imageSpawnSync } from "../../lab/imageExec";
 import { renderSvgChart, SVG_LAYOUT, svgScales } from "../../pool/chart";
+import { requireRealTools } from "./prereqs";
 
 interface Image {
   width: number;
@@ -98,15 +99,16 @@ function decodePng(buf: Buffer): Image {
 }
 
 function render(svg: string): Image {
-  const probe = spawnSync("rsvg-convert", ["--version"], { encoding: "utf8" });
-  if (probe.error) {
-    throw new Error("rsvg-convert is required for this test: apt-get install librsvg2-bin");
-  }
+  // rsvg-convert from the lab's tools image, not the host.
+  const tools = requireRealTools(["rsvg-convert"]);
   const dir = mkdtempSync(join(tmpdir(), "pool-chart-"));
   const svgPath = join(dir, "chart.svg");
   const pngPath = join(dir, "chart.png");
   writeFileSync(svgPath, svg);
-  const r = spawnSync("rsvg-convert", ["-f", "png", "-o", pngPath, svgPath], { encoding: "utf8" });
+  const r = imageSpawnSync(["rsvg-convert", "-f", "png", "-o", pngPath, svgPath], {
+    root: tools,
+    binds: [{ host: dir }],
+  });
   expect(r.status, r.stderr).toBe(0);
   return decodePng(readFileSync(pngPath));
 }

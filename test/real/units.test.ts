@@ -1,5 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,13 +7,19 @@ import {
   NTPSEC_RESTART_DROP_IN,
   renderReservedIpv6Unit,
 } from "../../cloud-init/userData";
+import { imageSpawnSync } from "../../lab/imageExec";
 import { requireRealTools } from "./prereqs";
 
 let dir: string;
+/** The tools image: its systemd-analyze, and Debian's own ntpsec.service and ntpd. */
+let tools: string;
+const NTPSEC_UNIT = "lib/systemd/system/ntpsec.service";
 
 beforeAll(() => {
-  requireRealTools(["systemd-analyze", "ntpd"]);
-  execFileSync("test", ["-f", "/lib/systemd/system/ntpsec.service"]);
+  tools = requireRealTools(["systemd-analyze", "ntpd"]);
+  if (!existsSync(path.join(tools, NTPSEC_UNIT))) {
+    throw new Error(`${tools} has no ${NTPSEC_UNIT}: the tools image lacks Debian's ntpsec`);
+  }
   dir = mkdtempSync(path.join(tmpdir(), "ntppool-units-"));
 });
 afterAll(() => {
@@ -23,10 +28,11 @@ afterAll(() => {
 
 /** `systemd-analyze verify` with only our folder (then the defaults) on the unit path. */
 function verify(unit: string): { status: number | null; output: string } {
-  const r = spawnSync("systemd-analyze", ["verify", unit], {
+  const r = imageSpawnSync(["systemd-analyze", "verify", unit], {
+    root: tools,
+    binds: [{ host: dir, readOnly: true }],
     cwd: dir,
-    encoding: "utf8",
-    env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },
+    env: { SYSTEMD_UNIT_PATH: `${dir}:` },
   });
   return { status: r.status, output: `${r.stdout}${r.stderr}`.trim() };
 }
@@ -46,7 +52,7 @@ describe("systemd units in the user-data pass `systemd-analyze verify`", () => {
   });
 
   it("the restart drop-in on Debian's own ntpsec.service", () => {
-    copyFileSync("/lib/systemd/system/ntpsec.service", path.join(dir, "ntpsec.service"));
+    copyFileSync(path.join(tools, NTPSEC_UNIT), path.join(dir, "ntpsec.service"));
     mkdirSync(path.join(dir, "ntpsec.service.d"), { recursive: true });
     writeFileSync(
       path.join(dir, "ntpsec.service.d", "10-ntppool-restart.conf"),

@@ -7,13 +7,14 @@
  * - The project's own rules: actions pinned by full commit SHA with a version comment,
  *   least-privilege permissions, deploy behind an environment and never cancelled.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { imageSpawnSync } from "../../lab/imageExec";
+import { requireRealTools } from "./prereqs";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -51,13 +52,6 @@ interface Workflow {
 function load(file: string): { text: string; wf: Workflow } {
   const text = readFileSync(join(DIR, file), "utf8");
   return { text, wf: parse(text) as Workflow };
-}
-
-function requireTool(name: string, pkg: string): void {
-  const r = spawnSync(name, ["--version"], { encoding: "utf8" });
-  if (r.error) {
-    throw new Error(`${name} is required for this test: apt-get install ${pkg}`);
-  }
 }
 
 describe("workflow files", () => {
@@ -208,7 +202,8 @@ describe("deploy.yml", () => {
 
 describe.each(FILES)("shellcheck on run: scripts of %s", (file) => {
   it("finds nothing", () => {
-    requireTool("shellcheck", "shellcheck");
+    // shellcheck from the lab's tools image, not the host.
+    const tools = requireRealTools(["shellcheck"]);
     const { wf } = load(file);
     const dir = mkdtempSync(join(tmpdir(), "wf-sc-"));
     const problems: string[] = [];
@@ -220,8 +215,9 @@ describe.each(FILES)("shellcheck on run: scripts of %s", (file) => {
         const script = step.run.replace(/\$\{\{[^}]*\}\}/g, (m) => "_".repeat(m.length));
         const path = join(dir, `${jobName}-${i}.sh`);
         writeFileSync(path, `#!/bin/bash\nset -eo pipefail\n${script}\n`);
-        const r = spawnSync("shellcheck", ["--norc", "-s", "bash", "-f", "gcc", path], {
-          encoding: "utf8",
+        const r = imageSpawnSync(["shellcheck", "--norc", "-s", "bash", "-f", "gcc", path], {
+          root: tools,
+          binds: [{ host: dir, readOnly: true }],
         });
         if (r.status !== 0) {
           problems.push(`${file} job ${jobName} step ${i}:\n${r.stdout}${r.stderr}`);
