@@ -19,7 +19,7 @@ import { type RunResult, run } from "../../lab/exec";
 import { defaultCacheDir, ensureSharedObject, toolsRoot } from "../../lab/image";
 import { type ImageExecOptions, imageRun, imageSpawn } from "../../lab/imageExec";
 import { nextUtcMidnight, renderLeapFile } from "../../lab/leapFile";
-import { type UpstreamKind, renderUpstreamConf } from "../../lab/upstreams";
+import { renderUpstreamConf, type UpstreamKind } from "../../lab/upstreams";
 import { renderLocalVerifyCommand, renderRemoteVerifyCommand } from "../../verify/commands";
 import { type PeerRow, parseNtpqPeers, parseNtpqRv } from "../../verify/parse";
 import { OUTSIDE_SCRIPT_PATH, readVerifyScript } from "../../verify/paths";
@@ -122,10 +122,7 @@ export class TimeWorld {
 
   /** The tools image's leap-seconds.list (Debian tzdata), re-dated to expire in 180 days. */
   leapFile(name: string, extraLeapUnix?: number): string {
-    const src = readFileSync(
-      path.join(this.tools, NTPSEC_PATHS.leap.slice(1)),
-      "utf8",
-    );
+    const src = readFileSync(path.join(this.tools, NTPSEC_PATHS.leap.slice(1)), "utf8");
     const now = Math.floor(Date.now() / 1000);
     return this.net.file(
       name,

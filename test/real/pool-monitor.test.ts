@@ -25,7 +25,7 @@ let cli: Node;
 const CLI = path.join(ROOT, "pool", "cli.ts");
 
 async function monitor(args: string[]) {
-  const r = await net.exec(cli, [process.execPath, TSX_CLI, CLI, "monitor", ...args], {
+  const r = await net.hostExec(cli, [process.execPath, TSX_CLI, CLI, "monitor", ...args], {
     timeoutMs: 120_000,
   });
   return { ...r, lines: r.stdout.trimEnd().split("\n") };
