@@ -13,15 +13,20 @@ export interface LeapFileEdit {
   /** New expiry (`#@`), Unix seconds. */
   readonly expiresUnix: number;
   /**
-   * A leap second to add: the Unix second at which it takes effect (a UTC midnight: the
-   * file lists the first second after the inserted one). TAI−UTC becomes the last entry's + 1.
+   * A leap second to add: the Unix second at which it takes effect (00:00 UTC on the 1st
+   * of a month: the file lists the first second after the inserted one). TAI−UTC becomes the last entry's + 1.
    */
   readonly extraLeapUnix?: number;
 }
 
-/** The next UTC midnight after `nowUnix`, in Unix seconds. */
-export function nextUtcMidnight(nowUnix: number): number {
-  return (Math.floor(nowUnix / 86400) + 1) * 86400;
+/**
+ * 00:00 UTC on the first day of the month after `nowUnix`, in Unix seconds: NTPsec loads
+ * leap seconds only on the first of a month (ntpd/ntp_leapsec.c: otherwise "bad transition
+ * time", measured), and arms one (leap indicator set) from 28 days before it.
+ */
+export function nextMonthStart(nowUnix: number): number {
+  const d = new Date(nowUnix * 1000);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000;
 }
 
 /** `source` (a leap-seconds.list) edited as `edit` says, with a correct `#h` line. */

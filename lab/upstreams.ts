@@ -11,8 +11,8 @@ import type { Teardown } from "./teardown";
  *
  * - falseticker: every timestamp it sends is off by `offsetSeconds` (lab/clockshift.c shifts
  *   its clock and its kernel receive timestamps alike, LAB-NOTES §13);
- * - leap: announces a leap second (leap indicator 01) at the next UTC midnight, which the
- *   real leap-second list does not have: its leapfile is the real one plus a fake entry;
+ * - leap: its leapfile is the real list plus a fake leap second on the next 1st of a month,
+ *   which NTPsec announces (leap indicator 01) from 28 days before it (lab/leapFile.ts);
  * - unsynchronised: no time source at all, so it answers stratum 16 / leap 11 (kiss INIT);
  * - kod: rate-limits hard (`limited kod` with a long `discard minimum`), so it answers the
  *   member's polls with KoD RATE.
@@ -72,10 +72,12 @@ export function renderUpstreamConf(
 ): string {
   const restrict =
     kind.kind === "kod"
-      ? // Every poll closer than 600 s to the previous one is over the limit: the member's
-        // iburst and 64 s polls all are. NTPsec answers a limited packet with KoD RATE
-        // when `kod` is set (ntp_proto.c; LAB-NOTES §7).
-        ["discard minimum 600 average 10", "restrict default limited kod nomodify"]
+      ? // NTPsec's `limit`: a per-address score (packets/s) that each packet bumps by
+        // 1/burst and that decays over `burst` seconds; above `average` the packet is
+        // limited, and answered with KoD RATE while the score is under `kod` x average
+        // (LAB-NOTES §7). These values limit every packet after a client's first; measured:
+        // ntpdig 2 s apart gets KoD RATE from its second query on.
+        ["limit average 0.0001 burst 1000 kod 1000", "restrict default limited kod nomodify"]
       : // Members poll with iburst; no `limited` here so the lab's upstreams never KoD them.
         ["restrict default nomodify"];
   return [
@@ -83,7 +85,9 @@ export function renderUpstreamConf(
     ...(kind.kind === "unsynchronised" ? [] : ["tos orphan 1 orphanwait 0"]),
     ...(kind.kind === "leap" && leapfile !== undefined ? [`leapfile ${leapfile}`] : []),
     ...restrict,
+    // ntpq asks ::1 first; NTPsec 1.2.2 answers mode 6 only to an explicit entry.
     "restrict 127.0.0.1",
+    "restrict ::1",
     `statsdir ${dir}/`,
     "",
   ].join("\n");

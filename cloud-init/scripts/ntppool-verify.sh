@@ -262,7 +262,6 @@ while :; do
       bad=$(disagreeing)
       why=""
       [ -n "$bad" ] && why=" — upstreams disagree: more than $disagree_ms ms from this droplet's clock: $bad"
-      [ -n "$falsetickers" ] && why="$why; ntpd marks as falsetickers: $(printf '%s\n' "$falsetickers" | awk '{ printf "%s%s", s, $1; s = ", " }')"
       fail "ntpd not synchronised after $waited s: leap=$leap stratum=$stratum, $([ -n "$sys_peer" ] && echo "system peer $sys_peer" || echo "no system peer"); $reach_rows of $total upstreams reachable$why" \
         "ntpq -pn:" "$(printf '%s\n' "$peers" | tr '\n' '|')" "$up_lines"
     fi

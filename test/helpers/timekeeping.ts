@@ -18,7 +18,7 @@ import { NTPSEC_PATHS, renderNtpConf } from "../../cloud-init/ntpConf";
 import { type RunResult, run } from "../../lab/exec";
 import { defaultCacheDir, ensureSharedObject, toolsRoot } from "../../lab/image";
 import { type ImageExecOptions, imageRun, imageSpawn } from "../../lab/imageExec";
-import { nextUtcMidnight, renderLeapFile } from "../../lab/leapFile";
+import { nextMonthStart, renderLeapFile } from "../../lab/leapFile";
 import { renderUpstreamConf, type UpstreamKind } from "../../lab/upstreams";
 import { renderLocalVerifyCommand, renderRemoteVerifyCommand } from "../../verify/commands";
 import { type PeerRow, parseNtpqPeers, parseNtpqRv } from "../../verify/parse";
@@ -82,6 +82,14 @@ export class TimeWorld {
       opts.upstreams.forEach((k, i) => {
         w.startUpstream(i, k);
       });
+      // As in the world, the upstreams serve time before the member boots: a member whose
+      // first poll meets an orphan-mode ntpd still at stratum 16 (kiss INIT) waits a whole
+      // poll interval (64 s) before asking it again.
+      await Promise.all(
+        opts.upstreams.map((k, i) =>
+          k.kind === "unsynchronised" ? undefined : w.waitServing(w.up[i] as Node),
+        ),
+      );
     } catch (e) {
       w.teardown();
       throw e;
@@ -139,7 +147,7 @@ export class TimeWorld {
     const dir = path.join(this.net.dir, name);
     const leap =
       kind.kind === "leap"
-        ? this.leapFile(`${name}-leap.list`, nextUtcMidnight(Date.now() / 1000))
+        ? this.leapFile(`${name}-leap.list`, nextMonthStart(Date.now() / 1000))
         : undefined;
     const conf = `${renderUpstreamConf(dir, kind, leap)}driftfile ${dir}/ntp.drift\n`;
     this.ntpd(
@@ -193,6 +201,18 @@ export class TimeWorld {
     const v = parseNtpqRv(r.stdout);
     if (!v.ok) throw new Error(`ntpq -c rv in ${node.ns}: ${v.failure}`);
     return v.value;
+  }
+
+  /** Polls an upstream's ntpd (loopback) every 0.5 s until it reports leap 00 or 01. */
+  async waitServing(node: Node, limitMs = 30_000): Promise<void> {
+    const until = Date.now() + limitMs;
+    for (;;) {
+      const r = await this.exec(node, ["ntpq", "-c", "rv 0 leap"]);
+      if (/leap=0[01]/.test(r.stdout)) return;
+      if (Date.now() > until)
+        throw new Error(`${node.ns}: not serving after ${limitMs} ms: ${r.stdout}`);
+      await new Promise((res) => setTimeout(res, 500));
+    }
   }
 
   /** Polls every 0.5 s until the member reports leap ≠ 11 and a system peer; ms since `since`, or null. */
