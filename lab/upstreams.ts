@@ -1,7 +1,8 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { imageSpawn } from "./imageExec";
+import { nextMonthStart, renderLeapFile } from "./leapFile";
 import { ADDR, addNamespace, attachToBridge, ip } from "./net";
 import type { Teardown } from "./teardown";
 
@@ -132,6 +133,11 @@ export async function startUpstream(opts: {
   down: boolean;
   /** The tools image root ntpd runs from (lab/image.ts ensureImage().tools). */
   tools: string;
+  /** How it behaves (default good); a falseticker needs `clockShift` (lab/clockshift.c). */
+  kind?: UpstreamKind;
+  clockShift?: string;
+  /** The tools image's leap-seconds.list, for the leap kind. */
+  leapSource?: string;
 }): Promise<Upstream> {
   const address = ADDR.upstream(opts.index);
   await addNamespace(opts.td, opts.ns);
@@ -140,7 +146,9 @@ export async function startUpstream(opts: {
   if (opts.down) return { hostname: opts.hostname, address, ns: opts.ns, running: false };
   mkdirSync(opts.dir, { recursive: true });
   const conf = join(opts.dir, "ntp.conf");
-  writeFileSync(conf, renderUpstreamConf(opts.dir));
+  const kind = opts.kind ?? GOOD_UPSTREAM;
+  const extra = upstreamLaunch(kind, opts);
+  writeFileSync(conf, renderUpstreamConf(opts.dir, kind, extra.leapfile));
   // From the tools image, without CAP_SYS_TIME (imageExec's default): the kernel refuses
   // every clock change (LAB-NOTES §3); no -u, so no shim.
   const child = imageSpawn(
@@ -154,9 +162,52 @@ export async function startUpstream(opts: {
       "-l",
       `${opts.dir}/ntpd.log`,
     ],
-    { root: opts.tools, netns: opts.ns, binds: [{ host: opts.dir }], env: opts.env },
+    {
+      root: opts.tools,
+      netns: opts.ns,
+      binds: [{ host: opts.dir }, ...extra.binds],
+      env: { ...opts.env, ...extra.env },
+    },
     { stdio: "ignore" },
   );
   opts.td.addPid(child.pid);
   return { hostname: opts.hostname, address, ns: opts.ns, running: true };
+}
+
+/** Where the clock-shift shim is bound inside the tools root. */
+export const GUEST_CLOCKSHIFT = "/usr/local/lib/ntp-lab/clockshift.so";
+
+/**
+ * What an upstream of `kind` needs beyond the plain ntpd: the clock-shift shim preloaded
+ * (falseticker) or a leap file with a fake leap second written into `dir` (leap).
+ */
+export function upstreamLaunch(
+  kind: UpstreamKind,
+  o: { dir: string; clockShift?: string; leapSource?: string },
+): {
+  binds: { host: string; guest: string; readOnly: boolean }[];
+  env: Record<string, string>;
+  leapfile?: string;
+} {
+  if (kind.kind === "falseticker") {
+    if (o.clockShift === undefined) throw new Error("falseticker upstream: no clock-shift shim");
+    return {
+      binds: [{ host: o.clockShift, guest: GUEST_CLOCKSHIFT, readOnly: true }],
+      env: { LD_PRELOAD: GUEST_CLOCKSHIFT, NTP_LAB_CLOCK_SHIFT: String(kind.offsetSeconds) },
+    };
+  }
+  if (kind.kind === "leap") {
+    if (o.leapSource === undefined) throw new Error("leap upstream: no leap-seconds.list");
+    const now = Math.floor(Date.now() / 1000);
+    const leapfile = join(o.dir, "leap-seconds.list");
+    writeFileSync(
+      leapfile,
+      renderLeapFile(readFileSync(o.leapSource, "utf8"), {
+        expiresUnix: now + 180 * 86_400,
+        extraLeapUnix: nextMonthStart(now),
+      }),
+    );
+    return { binds: [], env: {}, leapfile };
+  }
+  return { binds: [], env: {} };
 }

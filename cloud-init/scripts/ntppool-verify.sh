@@ -309,6 +309,16 @@ if [ -n "$falsetickers" ]; then
 fi
 bad=$(disagreeing)
 [ -n "$bad" ] && warn "upstreams more than $disagree_ms ms from the time this member keeps: $bad"
+# An upstream that answers nothing usable (unsynchronised: kiss INIT; rate-limiting this
+# member: kiss RATE; or silent) leaves the member with fewer sources than configured.
+unusable=$(printf '%s\n' "$up_lines" | grep -v ' offset .* ms' | grep -v '^$')
+if [ -n "$unusable" ]; then
+  old_ifs=$IFS
+  IFS='
+'
+  for l in $unusable; do warn "upstream $l (ntpdate -q from the member)"; done
+  IFS=$old_ifs
+fi
 if [ -n "$upstreams" ] && command -v ntpdate >/dev/null 2>&1 && [ "$up_answered" -lt "$min_reachable" ]; then
   warn "only $up_answered of $n_up upstreams answered ntpdate -q from here"
 fi

@@ -8,7 +8,8 @@
 # one AF_PACKET socket per port (the switch-side end of each node's veth), MAC learning,
 # flooding of broadcast/unknown frames, and for each frame from port A to port B a delay of
 # egress(A) + ingress(B) plus a uniform jitter of ±jitter ms, and a loss probability per
-# frame. Like netem with jitter, frames may be reordered.
+# frame. Like netem with jitter, frames may be reordered. ARP and IPv6 neighbour discovery
+# pass undelayed: the delay stands for the WAN beyond a node's first hop.
 #
 # Frames a node sends over a veth carry UDP checksums the kernel left for the NIC to finish
 # (checksum offload); a frame re-sent through a packet socket is not finished again, so the
@@ -72,6 +73,14 @@ def fix_udp(frame):
     return frame
 
 
+def is_neighbour_discovery(frame):
+    """ARP, or ICMPv6 router/neighbour solicitation/advertisement/redirect (RFC 4861)."""
+    ethertype = struct.unpack("!H", frame[12:14])[0] if len(frame) >= 14 else 0
+    if ethertype == 0x0806:
+        return True
+    return ethertype == 0x86DD and len(frame) >= 55 and frame[20] == 58 and 133 <= frame[54] <= 137
+
+
 def main(argv):
     jitter = 0.0
     loss = 0.0
@@ -133,11 +142,15 @@ def main(argv):
                 else:
                     targets = [p for p in by_name if p != src]
                 frame = fix_udp(frame)
+                # Address resolution stays on the local segment (a droplet's next hop is
+                # its hypervisor): no WAN delay or loss, or the first packet to each
+                # neighbour would carry an extra round trip on its outbound leg.
+                local = is_neighbour_discovery(frame)
                 for t in targets:
-                    if t == src or rnd.random() < loss:
+                    if t == src or (not local and rnd.random() < loss):
                         continue
-                    d = egress[src] + ingress[t]
-                    if jitter > 0:
+                    d = 0.0 if local else egress[src] + ingress[t]
+                    if jitter > 0 and not local:
                         d += rnd.uniform(-jitter, jitter)
                     seq += 1
                     heapq.heappush(heap, (now + max(0.0, d) / 1000.0, seq, t, frame))

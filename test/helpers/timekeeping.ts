@@ -18,16 +18,14 @@ import { NTPSEC_PATHS, renderNtpConf } from "../../cloud-init/ntpConf";
 import { type RunResult, run } from "../../lab/exec";
 import { defaultCacheDir, ensureSharedObject, toolsRoot } from "../../lab/image";
 import { type ImageExecOptions, imageRun, imageSpawn } from "../../lab/imageExec";
-import { nextMonthStart, renderLeapFile } from "../../lab/leapFile";
-import { renderUpstreamConf, type UpstreamKind } from "../../lab/upstreams";
+import { renderLeapFile } from "../../lab/leapFile";
+import { renderUpstreamConf, type UpstreamKind, upstreamLaunch } from "../../lab/upstreams";
 import { renderLocalVerifyCommand, renderRemoteVerifyCommand } from "../../verify/commands";
 import { type PeerRow, parseNtpqPeers, parseNtpqRv } from "../../verify/parse";
 import { OUTSIDE_SCRIPT_PATH, readVerifyScript } from "../../verify/paths";
 import { type Node, NtpNet, ROOT, TSX_CLI } from "./netns";
 
 const DAY = 86_400;
-/** Where the clock-shift shim is bound inside the tools root. */
-const GUEST_CLOCKSHIFT = "/usr/local/lib/ntp-lab/clockshift.so";
 
 /** One-way delays of a node's link, milliseconds: `out` for what it sends, `in` for what it receives. */
 export interface LinkDelay {
@@ -129,41 +127,24 @@ export class TimeWorld {
   }
 
   /** The tools image's leap-seconds.list (Debian tzdata), re-dated to expire in 180 days. */
-  leapFile(name: string, extraLeapUnix?: number): string {
+  leapFile(name: string): string {
     const src = readFileSync(path.join(this.tools, NTPSEC_PATHS.leap.slice(1)), "utf8");
     const now = Math.floor(Date.now() / 1000);
-    return this.net.file(
-      name,
-      renderLeapFile(src, {
-        expiresUnix: now + 180 * DAY,
-        ...(extraLeapUnix === undefined ? {} : { extraLeapUnix }),
-      }),
-    );
+    return this.net.file(name, renderLeapFile(src, { expiresUnix: now + 180 * DAY }));
   }
 
   private startUpstream(i: number, kind: UpstreamKind): void {
     const node = this.up[i] as Node;
     const name = `up${i + 1}`;
     const dir = path.join(this.net.dir, name);
-    const leap =
-      kind.kind === "leap"
-        ? this.leapFile(`${name}-leap.list`, nextMonthStart(Date.now() / 1000))
-        : undefined;
-    const conf = `${renderUpstreamConf(dir, kind, leap)}driftfile ${dir}/ntp.drift\n`;
-    this.ntpd(
-      node,
-      name,
-      conf,
-      kind.kind === "falseticker"
-        ? {
-            binds: [{ host: this.shim, guest: GUEST_CLOCKSHIFT, readOnly: true }],
-            env: {
-              LD_PRELOAD: GUEST_CLOCKSHIFT,
-              NTP_LAB_CLOCK_SHIFT: String(kind.offsetSeconds),
-            },
-          }
-        : {},
-    );
+    mkdirSync(dir, { recursive: true });
+    const extra = upstreamLaunch(kind, {
+      dir,
+      clockShift: this.shim,
+      leapSource: path.join(this.tools, NTPSEC_PATHS.leap.slice(1)),
+    });
+    const conf = `${renderUpstreamConf(dir, kind, extra.leapfile)}driftfile ${dir}/ntp.drift\n`;
+    this.ntpd(node, name, conf, { binds: extra.binds, env: extra.env });
   }
 
   /** The shipped ntp.conf with this run's drift and leap-file paths. */

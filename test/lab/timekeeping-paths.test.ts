@@ -26,6 +26,13 @@ const WAN: Paths = {
   loss: 0.01,
 };
 
+/**
+ * Error bound of one offset measurement: jitter J on each leg moves (fwd − back)/2 by at
+ * most J, plus 1 ms for the emulator's own scheduling. An outside offset is the difference
+ * of two such measurements (member and reference), so it gets twice this.
+ */
+const ONE_OFFSET_MS = WAN.jitterMs + 1;
+
 let world: TimeWorld | undefined;
 afterAll(() => {
   world?.teardown();
@@ -45,22 +52,14 @@ describe("wide-area paths (real ntpd, shipped ntp.conf, userspace link emulation
     const t0 = w.startMember();
     const syncMs = await w.waitSynced(t0, 120_000);
     expect(syncMs, "first sync under WAN paths").not.toBeNull();
-    // Let the clock filter fill (8 samples; iburst gives them in ~16 s).
+    // Time for the selection to settle after the first sync (iburst sends its burst only
+    // while a server is unreachable: one sample each, then the 64 s poll).
     await new Promise((r) => setTimeout(r, 20_000));
     const rows = await w.peers();
     const rv = await w.systemVars();
     const byIp = new Map(rows.map((r) => [r.remote, r]));
     const up = w.up.map((u) => byIp.get(u.ipv4));
-    // Round trips as configured: 2 × (member link + upstream link), ± jitter.
-    WAN.upstreams.forEach((d, i) => {
-      const expected = WAN.member.out + d.in + d.out + WAN.member.in;
-      expect(Math.abs((up[i]?.delayMs ?? 0) - expected), `upstream ${i + 1} delay`).toBeLessThan(8);
-    });
-    // The asymmetric upstream: −(out − in)/2 as seen from the member (its answers arrive late).
     const predicted = -ASYM_MS / 2;
-    expect(Math.abs((up[2]?.offsetMs ?? 0) - predicted)).toBeLessThan(3);
-    for (const i of [0, 1, 3]) expect(Math.abs(up[i]?.offsetMs ?? 99)).toBeLessThan(3);
-
     const v = await w.verifyOnDroplet(90);
     expect(v.code, v.stderr).toBe(0);
     const d = onDropletSchema.parse(lastJson(v.stdout));
@@ -69,8 +68,6 @@ describe("wide-area paths (real ntpd, shipped ntp.conf, userspace link emulation
     // on time; against the asymmetric one it looks 7.5 ms ahead.
     const sym = outsideSchema.parse(lastJson((await w.outside(w.up[0] as Node)).stdout));
     const asym = outsideSchema.parse(lastJson((await w.outside(w.up[2] as Node)).stdout));
-    expect(Math.abs(sym.ipv4.offsetMs)).toBeLessThan(3);
-    expect(Math.abs(asym.ipv4.offsetMs - ASYM_MS / 2)).toBeLessThan(3);
     console.log(
       `FIGURE wide-area: ${JSON.stringify({
         secondsToFirstSync: (syncMs ?? 0) / 1000,
@@ -91,5 +88,16 @@ describe("wide-area paths (real ntpd, shipped ntp.conf, userspace link emulation
         verificationWarnings: [...d.warnings, ...sym.warnings],
       })}`,
     );
+    // Round trips as configured: 2 × (member link + upstream link), ± jitter.
+    WAN.upstreams.forEach((link, i) => {
+      const expected = WAN.member.out + link.in + link.out + WAN.member.in;
+      expect(Math.abs((up[i]?.delayMs ?? 0) - expected), `upstream ${i + 1} delay`).toBeLessThan(8);
+    });
+    // The asymmetric upstream: −(out − in)/2 as seen from the member (its answers arrive late).
+    expect(Math.abs((up[2]?.offsetMs ?? 0) - predicted)).toBeLessThan(ONE_OFFSET_MS);
+    for (const i of [0, 1, 3]) expect(Math.abs(up[i]?.offsetMs ?? 99)).toBeLessThan(ONE_OFFSET_MS);
+
+    expect(Math.abs(sym.ipv4.offsetMs)).toBeLessThan(2 * ONE_OFFSET_MS);
+    expect(Math.abs(asym.ipv4.offsetMs - ASYM_MS / 2)).toBeLessThan(2 * ONE_OFFSET_MS);
   }, 400_000);
 });
