@@ -52,9 +52,9 @@ describe("wide-area paths (real ntpd, shipped ntp.conf, userspace link emulation
     const t0 = w.startMember();
     const syncMs = await w.waitSynced(t0, 120_000);
     expect(syncMs, "first sync under WAN paths").not.toBeNull();
-    // Time for the selection to settle after the first sync (iburst sends its burst only
-    // while a server is unreachable: one sample each, then the 64 s poll).
-    await new Promise((r) => setTimeout(r, 20_000));
+    // iburst sends its burst only while a server is unreachable: one sample each, then the
+    // 64 s poll. Wait for the second poll so the clock filter has the better of two samples.
+    await new Promise((r) => setTimeout(r, 70_000));
     const rows = await w.peers();
     const rv = await w.systemVars();
     const byIp = new Map(rows.map((r) => [r.remote, r]));

@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { GOOD_UPSTREAM } from "../../lab/upstreams";
+import { parseVarList } from "../../verify/parse";
 import { TimeWorld } from "../helpers/timekeeping";
 import { requireRealTools } from "../real/prereqs";
 
@@ -17,6 +18,8 @@ afterEach(() => {
   world = undefined;
 });
 
+/** A plausible droplet clock frequency error, ppm (what a drift file holds). */
+const DRIFT_PPM = -7.25;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** ms from `since` until ntpdig from the deployer gets a synchronised answer from `address`. */
@@ -30,7 +33,7 @@ async function servingAfter(w: TimeWorld, address: string, since: number, limitM
 }
 
 describe("member ntpd restart and late DNS (real ntpd, shipped ntp.conf)", () => {
-  it("after a restart it serves again on IPv4 and IPv6 within a measured bound, reading its drift file", async () => {
+  it("after a restart it serves again on IPv4 and IPv6 within a measured bound", async () => {
     requireRealTools(["ntpd", "ntpq", "ntpdig"]);
     world = await TimeWorld.create({
       upstreams: [GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM],
@@ -40,23 +43,36 @@ describe("member ntpd restart and late DNS (real ntpd, shipped ntp.conf)", () =>
     const first = await servingAfter(w, w.member.ipv4, t0, 90_000);
     expect(first).not.toBeNull();
     await w.stopMember();
+    // NTPsec writes the drift file about hourly once it knows the frequency, not at exit
+    // (measured: none after a 10 s run). A droplet rebooted after days has one; this one is
+    // such a file, and ntpd must start from it.
     const drift = path.join(w.net.dir, "member", "ntp.drift");
-    expect(existsSync(drift), "drift file written at shutdown").toBe(true);
+    expect(existsSync(drift)).toBe(false);
+    writeFileSync(drift, `${DRIFT_PPM}\n`);
     const t1 = w.startMember();
     const [v4, v6] = await Promise.all([
       servingAfter(w, w.member.ipv4, t1, 90_000),
       servingAfter(w, w.member.ipv6, t1, 90_000),
     ]);
     const log = readFileSync(path.join(w.net.dir, "member", "ntpd.log"), "utf8");
+    const freq = Number(
+      parseVarList((await w.exec(w.member, ["ntpq", "-c", "rv 0 frequency"])).stdout).frequency,
+    );
     console.log(
       `FIGURE restart: ${JSON.stringify({
         firstBootServingSeconds: (first ?? 0) / 1000,
         afterRestartServingSeconds: { ipv4: (v4 ?? 0) / 1000, ipv6: (v6 ?? 0) / 1000 },
-        driftFile: readFileSync(drift, "utf8").trim(),
+        driftFilePpm: DRIFT_PPM,
+        frequencyAfterRestartPpm: freq,
+        driftLog: log.split("\n").filter((l) => /drift|freq/i.test(l)),
       })}`,
     );
     expect(v4).not.toBeNull();
     expect(v6).not.toBeNull();
-    expect(log).toMatch(/frequency initialized|drift/i);
+    // A restart costs less than one pool check interval (540 s): at most one check can miss.
+    expect(Math.max(v4 ?? 0, v6 ?? 0)).toBeLessThan(60_000);
+    // Whether the drift file is USED cannot be observed here: ntpd hands its frequency to
+    // the kernel, which refuses it (no CAP_SYS_TIME: "set_freq ... ntp_adjtime: Operation
+    // not permitted" on every start), and ntpq then shows frequency 0. Reported, not asserted.
   }, 300_000);
 });
