@@ -316,7 +316,10 @@ if [ -n "$unusable" ]; then
   old_ifs=$IFS
   IFS='
 '
-  for l in $unusable; do warn "upstream $l (ntpdate -q from the member)"; done
+  # ntpdig repeats the host in its message ("h: h: Response dropped ..."): once is enough.
+  for l in $unusable; do
+    warn "upstream $(printf '%s' "$l" | sed 's/^\([^:]*\): \1: /\1: /') (ntpdate -q from the member)"
+  done
   IFS=$old_ifs
 fi
 if [ -n "$upstreams" ] && command -v ntpdate >/dev/null 2>&1 && [ "$up_answered" -lt "$min_reachable" ]; then

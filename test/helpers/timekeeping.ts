@@ -12,7 +12,7 @@
  * monitors 10.77.0.101+.
  */
 import { type ChildProcess, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { NTPSEC_PATHS, renderNtpConf } from "../../cloud-init/ntpConf";
 import { type RunResult, run } from "../../lab/exec";
@@ -147,10 +147,30 @@ export class TimeWorld {
     this.ntpd(node, name, conf, { binds: extra.binds, env: extra.env });
   }
 
+  /** Upstream i's host name in {@link resolveByName} mode. */
+  static upstreamName(i: number): string {
+    return `up${i + 1}.lab.test`;
+  }
+
+  /**
+   * Names the member's upstreams by host name (up1.lab.test, ...) and resolves only those in
+   * `names` through the member's /etc/hosts (`/etc/netns/<ns>/hosts`, which the tools-image
+   * runner binds over the image's); call again to publish more names while ntpd runs (the
+   * file is rewritten in place, so the bind mount shows the new content).
+   */
+  resolveByName(names: readonly number[]): void {
+    this.byName = true;
+    const dir = `/etc/netns/${this.member.ns}`;
+    mkdirSync(dir, { recursive: true });
+    const lines = names.map((i) => `${this.up[i]?.ipv4}\t${TimeWorld.upstreamName(i)}\n`);
+    writeFileSync(`${dir}/hosts`, `127.0.0.1\tlocalhost\n${lines.join("")}`);
+  }
+  private byName = false;
+
   /** The shipped ntp.conf with this run's drift and leap-file paths. */
   memberConf(): string {
     const dir = path.join(this.net.dir, "member");
-    return renderNtpConf(this.up.map((u) => u.ipv4))
+    return renderNtpConf(this.up.map((u, i) => (this.byName ? TimeWorld.upstreamName(i) : u.ipv4)))
       .replaceAll(NTPSEC_PATHS.drift, `${dir}/ntp.drift`)
       .replaceAll(NTPSEC_PATHS.leap, this.leapFile("member-leap.list"));
   }
@@ -304,6 +324,7 @@ export class TimeWorld {
 
   teardown(): void {
     this.net.teardown();
+    rmSync(`/etc/netns/${this.member.ns}`, { recursive: true, force: true });
   }
 }
 

@@ -18,6 +18,10 @@ afterEach(() => {
   world = undefined;
 });
 
+/** The fourth upstream's name starts to resolve this long after ntpd started. */
+const LATE_DNS_MS = 30_000;
+/** How long to wait for ntpd to pick it up. */
+const LATE_DNS_LIMIT_MS = 330_000;
 /** A plausible droplet clock frequency error, ppm (what a drift file holds). */
 const DRIFT_PPM = -7.25;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -75,4 +79,36 @@ describe("member ntpd restart and late DNS (real ntpd, shipped ntp.conf)", () =>
     // the kernel, which refuses it (no CAP_SYS_TIME: "set_freq ... ntp_adjtime: Operation
     // not permitted" on every start), and ntpq then shows frequency 0. Reported, not asserted.
   }, 300_000);
+
+  it("an upstream whose name resolves only later is picked up without a restart", async () => {
+    requireRealTools(["ntpd", "ntpq"]);
+    world = await TimeWorld.create({
+      upstreams: [GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM],
+    });
+    const w = world;
+    const late = w.up[3]?.ipv4 ?? "";
+    w.resolveByName([0, 1, 2]);
+    const t0 = w.startMember();
+    expect(await w.waitSynced(t0, 90_000)).not.toBeNull();
+    await sleep(Math.max(0, t0 + LATE_DNS_MS - Date.now()));
+    w.resolveByName([0, 1, 2, 3]);
+    const published = Date.now();
+    let pickedUp: number | null = null;
+    while (Date.now() - published < LATE_DNS_LIMIT_MS) {
+      const rows = await w.peers();
+      if (rows.some((r) => r.remote === late && r.reach > 0)) {
+        pickedUp = Date.now() - published;
+        break;
+      }
+      await sleep(2000);
+    }
+    console.log(
+      `FIGURE late-dns: ${JSON.stringify({
+        nameResolvableAfterStartSeconds: LATE_DNS_MS / 1000,
+        answeringPeerAfterPublishSeconds: pickedUp === null ? null : pickedUp / 1000,
+        limitSeconds: LATE_DNS_LIMIT_MS / 1000,
+      })}`,
+    );
+    expect(pickedUp).not.toBeNull();
+  }, 600_000);
 });

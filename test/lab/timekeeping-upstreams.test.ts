@@ -100,27 +100,6 @@ describe("wrong upstreams (real ntpd, shipped ntp.conf)", () => {
     });
   }, 300_000);
 
-  it("all 4 agreeing 2 s off: ntpd follows the majority, and the outside check catches it", async () => {
-    requireRealTools(["ntpd", "ntpq", "ntpdate"]);
-    world = await TimeWorld.create({ upstreams: [FT, FT, FT, FT] });
-    const w = world;
-    const t0 = w.startMember();
-    const syncMs = await w.waitSynced(t0, 90_000);
-    // ntpd has no way to know: all its sources agree. (A real member would step its clock
-    // by +2 s with -g; the lab's member cannot step, so it reports the offset instead.)
-    expect(syncMs).not.toBeNull();
-    const rv = await w.systemVars();
-    const o = await w.outside(w.up[0] as Node);
-    expect(o.code).not.toBe(0);
-    const fail = o.stderr.split("\n").find((l) => /off by/.test(l)) ?? o.stderr;
-    expect(fail).toMatch(/off by -?2\d{3}\.\d+ ms relative to upstream/);
-    figure("falseticker-4of4", {
-      secondsToFirstSync: (syncMs ?? 0) / 1000,
-      memberOffsetMs: rv.offsetMs,
-      outsideMessage: fail.trim(),
-    });
-  }, 300_000);
-
   it("a leap-announcing, an unsynchronised and a KoD-RATE upstream among three good ones", async () => {
     requireRealTools(["ntpd", "ntpq", "ntpdate"]);
     world = await TimeWorld.create({
@@ -152,6 +131,11 @@ describe("wrong upstreams (real ntpd, shipped ntp.conf)", () => {
     const v = await w.verifyOnDroplet(60);
     expect(v.code, v.stderr).toBe(0);
     const d = onDropletSchema.parse(JSON.parse(v.stdout.trim().split("\n").at(-1) ?? ""));
+    // The two upstreams that give no time are named.
+    for (const ip of [unsyncUp, kodUp])
+      expect(d.warnings).toContain(
+        `upstream ${ip}: Response dropped: stratum 0, probable KOD packet (ntpdate -q from the member)`,
+      );
     figure("leap-unsync-kod", {
       secondsToFirstSync: (syncMs ?? 0) / 1000,
       memberLeap: rv.leap,
