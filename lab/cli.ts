@@ -4,6 +4,7 @@ import { defaultCacheDir } from "./image";
 import type { Lab } from "./lab";
 import { ensurePackages, notRunnable } from "./prereqs";
 import { defaultReportPath, type LabReport, runLab, writeReport } from "./run";
+import { parseUpstreamKind, type UpstreamKind } from "./upstreams";
 
 /** The member table printed at the end of a run. */
 export function renderTable(report: LabReport): string {
@@ -92,6 +93,20 @@ async function main(): Promise<number> {
       new Option("--fault-upstreams-down <n>", "FAULT INJECTION: keep N upstreams down")
         .argParser(Number)
         .hideHelp(),
+    )
+    .addOption(
+      new Option(
+        "--fault-upstream <kind...>",
+        "FAULT INJECTION: upstream 1, 2, ... behaves as good, falseticker:<±s>, leap, unsynchronised or kod",
+      )
+        .argParser((v: string, prev: UpstreamKind[] | undefined) => {
+          try {
+            return [...(prev ?? []), parseUpstreamKind(v)];
+          } catch (e) {
+            throw new InvalidArgumentError((e as Error).message);
+          }
+        })
+        .hideHelp(),
     );
   program.parse();
   const o = program.opts<{
@@ -103,6 +118,7 @@ async function main(): Promise<number> {
     keep?: boolean;
     faultDropOutboundNtp?: boolean;
     faultUpstreamsDown?: number;
+    faultUpstream?: UpstreamKind[];
   }>();
 
   const why = notRunnable();
@@ -134,7 +150,11 @@ async function main(): Promise<number> {
       members: o.members,
       cacheDir,
       syncTimeoutSeconds: o.syncTimeout,
-      faults: { dropOutboundNtp: o.faultDropOutboundNtp, upstreamsDown: o.faultUpstreamsDown },
+      faults: {
+        dropOutboundNtp: o.faultDropOutboundNtp,
+        upstreamsDown: o.faultUpstreamsDown,
+        ...(o.faultUpstream ? { upstreamKinds: o.faultUpstream } : {}),
+      },
       log,
       onLab: (l) => {
         lab = l;

@@ -12,12 +12,19 @@ import {
   renderEdgeFirewall,
   renderEdgeNat,
 } from "./firewall";
-import type { Image } from "./image";
+import { ensureSharedObject, type Image } from "./image";
 import { type ImageExecOptions, imageMustRun, imageRun } from "./imageExec";
 import { generateEd25519, md5Fingerprint } from "./keys";
 import { ADDR, addNamespace, attachToBridge, ip, nsMustRun, nsRun, writeNetnsHosts } from "./net";
 import { Teardown } from "./teardown";
-import { startUpstream, type Upstream, upstreamsFromUserData } from "./upstreams";
+import {
+  describeUpstreamKind,
+  GOOD_UPSTREAM,
+  startUpstream,
+  type Upstream,
+  type UpstreamKind,
+  upstreamsFromUserData,
+} from "./upstreams";
 
 export const GUEST_DIR = join(__dirname, "guest");
 
@@ -27,6 +34,8 @@ export interface Faults {
   readonly dropOutboundNtp?: boolean;
   /** Keep this many upstreams down (their names resolve, nothing answers). */
   readonly upstreamsDown?: number;
+  /** Upstream k+1 behaves as `upstreamKinds[k]` (lab/upstreams.ts: falseticker, leap, ...). */
+  readonly upstreamKinds?: readonly UpstreamKind[];
 }
 
 /** A fresh run prefix: short (namespace names stay short) and unique per run. */
@@ -131,16 +140,29 @@ export class Lab {
           env: this.env,
           down,
           tools: this.image.tools,
+          ...(await this.upstreamKind(k)),
         });
         this.upstreams.set(hostname, u);
         this.log(
-          `upstream ${hostname} → ${u.address} (${down ? "down" : "stratum 1, orphan mode"})`,
+          `upstream ${hostname} → ${u.address} (${down ? "down" : describeUpstreamKind(this.faults.upstreamKinds?.[k - 1] ?? GOOD_UPSTREAM)})`,
         );
       }
       writeNetnsHosts(this.td, this.inet, this.hostsLines());
     });
     this.upstreamLock = next.catch(() => undefined);
     return next;
+  }
+
+  /** startUpstream's kind options for upstream `k` (1-based), announced as fault injection. */
+  private async upstreamKind(k: number) {
+    const kind = this.faults.upstreamKinds?.[k - 1];
+    if (kind === undefined || kind.kind === "good") return {};
+    this.log(`FAULT INJECTION: upstream ${k} is ${describeUpstreamKind(kind)}`);
+    return {
+      kind,
+      clockShift: await ensureSharedObject(this.cacheDir, "clockshift"),
+      leapSource: join(this.image.tools, "usr/share/zoneinfo/leap-seconds.list"),
+    };
   }
 
   /** Reloads the edge's firewall and NAT tables from the current state. */
