@@ -22,7 +22,7 @@ import { renderLeapFile } from "../../lab/leapFile";
 import { renderUpstreamConf, type UpstreamKind, upstreamLaunch } from "../../lab/upstreams";
 import { renderLocalVerifyCommand, renderRemoteVerifyCommand } from "../../verify/commands";
 import { type PeerRow, parseNtpqPeers, parseNtpqRv } from "../../verify/parse";
-import { OUTSIDE_SCRIPT_PATH, readVerifyScript } from "../../verify/paths";
+import { readVerifyScript } from "../../verify/paths";
 import { type Node, NtpNet, ROOT, TSX_CLI } from "./netns";
 
 const DAY = 86_400;
@@ -263,15 +263,15 @@ export class TimeWorld {
   /** The shipped outside check from the deployer, judged against `reference` (an upstream). */
   outside(reference: Node): Promise<RunResult> {
     const cmd = renderLocalVerifyCommand({
-      node: process.execPath,
-      tsxCli: TSX_CLI,
-      outsideScript: OUTSIDE_SCRIPT_PATH,
       ipv4: this.member.ipv4,
       ipv6: this.member.ipv6,
       upstreams: [reference.ipv4],
     });
-    return run(["ip", "netns", "exec", this.deployer.ns, "sh", "-c", cmd], {
+    // As the command provider runs it: /bin/sh -c in the project directory, node from PATH.
+    const pathEnv = `${path.dirname(process.execPath)}:${process.env.PATH ?? "/usr/bin:/bin"}`;
+    return run(["ip", "netns", "exec", this.deployer.ns, "sh", "-c", `PATH=${pathEnv} && ${cmd}`], {
       timeoutMs: 120_000,
+      cwd: ROOT,
     });
   }
 

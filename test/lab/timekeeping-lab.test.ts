@@ -1,30 +1,32 @@
 import { describe, expect, it } from "vitest";
 import { assertLabPrerequisites, runLabCli } from "./helpers";
 
-// The whole lab (real program, cloud-init droplet, both verification commands) with one
+// The whole lab (real program, cloud-init droplet, both verification phases) with one
 // falseticker upstream (`--fault-upstream`, lab/upstreams.ts): `pulumi up` still succeeds.
-// The falseticker is the second upstream: the outside check takes the FIRST upstream that
-// answers as its reference (verify/outsideCheck.ts), so a falseticker listed first makes it
-// fail against the wrong clock (README "Time keeping").
+// The falseticker is listed FIRST: the outside check must not take it as its reference
+// (it picks the upstream nearest the median of all, verify/outsideCheck.ts) and names it.
 
 describe("whole lab with a falseticker upstream", () => {
-  it("upstream 2 of 4 is +2 s off: the member verifies and serves", async () => {
+  it("upstream 1 of 4 is +2 s off: the member verifies and serves, the falseticker named", async () => {
     assertLabPrerequisites();
     const r = await runLabCli([
       "--stack-file",
       "Pulumi.dev.yaml",
       "--fault-upstream",
-      "good",
-      "--fault-upstream",
       "falseticker:+2",
     ]);
-    expect(r.out).toMatch(/upstream ptbtime1\.ptb\.de → \S+ \(FALSETICKER \+2 s\)/);
+    expect(r.out).toMatch(/upstream ntp1\.time\.nl → \S+ \(FALSETICKER \+2 s\)/);
     expect(r.code, r.out).toBe(0);
     expect(r.report?.ok).toBe(true);
-    expect(r.report?.faults.upstreamKinds).toEqual([
-      { kind: "good" },
-      { kind: "falseticker", offsetSeconds: 2 },
-    ]);
+    expect(r.report?.faults.upstreamKinds).toEqual([{ kind: "falseticker", offsetSeconds: 2 }]);
+    // Both phases name it, from outside and from the droplet (the stack's verification output).
+    for (const phase of ["beforeAssignment", "afterAssignment"] as const) {
+      const warnings = r.report?.members[0]?.phases?.[phase]?.warnings ?? [];
+      expect(warnings.join("\n"), phase).toMatch(
+        /outside: upstream ntp1\.time\.nl .* a falseticker/,
+      );
+      expect(warnings.join("\n"), phase).toMatch(/on-droplet: .*falseticker/);
+    }
     const m = r.report?.members[0];
     console.log(
       `FIGURE lab-falseticker: ${JSON.stringify({ syncSeconds: m?.syncSeconds, offsetMs: m?.offset === null || m?.offset === undefined ? null : m.offset * 1000, verification: m?.verification.detail })}`,
