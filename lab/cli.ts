@@ -7,6 +7,7 @@ import { defaultCacheDir } from "./image";
 import type { Lab } from "./lab";
 import { ensurePackages, notRunnable } from "./prereqs";
 import { apiCallCounts, defaultReportPath, type LabReport, runLab, writeReport } from "./run";
+import { parseUpstreamKind, type UpstreamKind } from "./upstreams";
 
 /** The member table printed at the end of a run. */
 export function renderTable(report: LabReport): string {
@@ -168,6 +169,20 @@ async function main(): Promise<number> {
       new Option("--fault-upstreams-down <n>", "FAULT INJECTION: keep N upstreams down")
         .argParser(Number)
         .hideHelp(),
+    )
+    .addOption(
+      new Option(
+        "--fault-upstream <kind...>",
+        "FAULT INJECTION: upstream 1, 2, ... behaves as good, falseticker:<±s>, leap, unsynchronised or kod",
+      )
+        .argParser((v: string, prev: UpstreamKind[] | undefined) => {
+          try {
+            return [...(prev ?? []), parseUpstreamKind(v)];
+          } catch (e) {
+            throw new InvalidArgumentError((e as Error).message);
+          }
+        })
+        .hideHelp(),
     );
   program.parse();
   const o = program.opts<{
@@ -183,6 +198,7 @@ async function main(): Promise<number> {
     keep?: boolean;
     faultDropOutboundNtp?: boolean;
     faultUpstreamsDown?: number;
+    faultUpstream?: UpstreamKind[];
   }>();
 
   const scenarios = o.scenario ?? [];
@@ -231,7 +247,11 @@ async function main(): Promise<number> {
       syncTimeoutSeconds: o.syncTimeout,
       waitScale: o.waitScale,
       engine: pulumi ? { pulumi, scenarios: scenarios as Scenario[] } : undefined,
-      faults: { dropOutboundNtp: o.faultDropOutboundNtp, upstreamsDown: o.faultUpstreamsDown },
+      faults: {
+        dropOutboundNtp: o.faultDropOutboundNtp,
+        upstreamsDown: o.faultUpstreamsDown,
+        ...(o.faultUpstream ? { upstreamKinds: o.faultUpstream } : {}),
+      },
       log,
       onLab: (l) => {
         lab = l;

@@ -163,10 +163,18 @@ function imageKey(): string {
 }
 
 /** Builds the LD_PRELOAD shim (LAB-NOTES §3) into the cache; reused while the source is unchanged. */
-export async function ensureShim(cacheDir: string): Promise<string> {
-  const src = join(__dirname, "nosystime.c");
+export function ensureShim(cacheDir: string): Promise<string> {
+  return ensureSharedObject(cacheDir, "nosystime");
+}
+
+/**
+ * Compiles lab/<name>.c into `<cacheDir>/<name>-<source hash>.so` (an LD_PRELOAD shim) once
+ * per source; concurrent runs each write a temporary file and rename it into place.
+ */
+export async function ensureSharedObject(cacheDir: string, name: string): Promise<string> {
+  const src = join(__dirname, `${name}.c`);
   const hash = createHash("sha256").update(readFileSync(src)).digest("hex").slice(0, 12);
-  const out = join(cacheDir, `nosystime-${hash}.so`);
+  const out = join(cacheDir, `${name}-${hash}.so`);
   if (existsSync(out)) return out;
   mkdirSync(cacheDir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;

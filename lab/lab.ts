@@ -21,12 +21,19 @@ import {
   renderEdgeNat,
 } from "./firewall";
 import { METADATA_ADDRESS, metadataPort, renderEdgeMetadata, startForwarder } from "./forward";
-import type { Image } from "./image";
+import { ensureSharedObject, type Image } from "./image";
 import { type ImageExecOptions, imageMustRun, imageRun } from "./imageExec";
 import { generateEd25519 } from "./keys";
 import { ADDR, addNamespace, attachToBridge, ip, nsMustRun, nsRun, writeNetnsHosts } from "./net";
 import { killQuietly, Teardown } from "./teardown";
-import { startUpstream, type Upstream, upstreamsFromUserData } from "./upstreams";
+import {
+  describeUpstreamKind,
+  GOOD_UPSTREAM,
+  startUpstream,
+  type Upstream,
+  type UpstreamKind,
+  upstreamsFromUserData,
+} from "./upstreams";
 
 export const GUEST_DIR = join(__dirname, "guest");
 
@@ -36,6 +43,8 @@ export interface Faults {
   readonly dropOutboundNtp?: boolean;
   /** Keep this many upstreams down (their names resolve, nothing answers). */
   readonly upstreamsDown?: number;
+  /** Upstream k+1 behaves as `upstreamKinds[k]` (lab/upstreams.ts: falseticker, leap, ...). */
+  readonly upstreamKinds?: readonly UpstreamKind[];
 }
 
 /** A realised droplet's addresses, as the API lists them and the metadata serves them. */
@@ -163,16 +172,29 @@ export class Lab implements Realiser {
           env: this.env,
           down,
           tools: this.image.tools,
+          ...(await this.upstreamKind(k)),
         });
         this.upstreams.set(hostname, u);
         this.log(
-          `upstream ${hostname} → ${u.address} (${down ? "down" : "stratum 1, orphan mode"})`,
+          `upstream ${hostname} → ${u.address} (${down ? "down" : describeUpstreamKind(this.faults.upstreamKinds?.[k - 1] ?? GOOD_UPSTREAM)})`,
         );
       }
       writeNetnsHosts(this.td, this.inet, this.hostsLines());
     });
     this.upstreamLock = next.catch(() => undefined);
     return next;
+  }
+
+  /** startUpstream's kind options for upstream `k` (1-based), announced as fault injection. */
+  private async upstreamKind(k: number) {
+    const kind = this.faults.upstreamKinds?.[k - 1];
+    if (kind === undefined || kind.kind === "good") return {};
+    this.log(`FAULT INJECTION: upstream ${k} is ${describeUpstreamKind(kind)}`);
+    return {
+      kind,
+      clockShift: await ensureSharedObject(this.cacheDir, "clockshift"),
+      leapSource: join(this.image.tools, "usr/share/zoneinfo/leap-seconds.list"),
+    };
   }
 
   /** Reloads the edge's firewall and NAT tables from the current state. */

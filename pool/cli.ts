@@ -1,8 +1,10 @@
 /**
- * Pool operations CLI: `npm run pool -- register` and `npm run pool -- status [--watch]`.
+ * Pool operations CLI: `npm run pool -- register`, `npm run pool -- status [--watch]` and
+ * `npm run pool -- monitor <address>…`.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { POOL_DEFAULTS } from "./defaults";
+import { runMonitor } from "./monitor";
 import { loadStackOutputs, type StackOutputs } from "./outputs";
 import { allReady, probeMembers, renderRegistration } from "./register";
 import { statusOnce, watchStatus } from "./status";
@@ -19,6 +21,27 @@ function positiveNumber(name: string) {
     const n = Number(value);
     if (!Number.isFinite(n) || n <= 0) {
       throw new InvalidArgumentError(`${name} must be a positive number, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+function finiteNumber(name: string) {
+  // A parser, so commander prints the error (one thrown from the action is not printed).
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isFinite(n)) {
+      throw new InvalidArgumentError(`${name} must be a number, got "${v}"`);
+    }
+    return n;
+  };
+}
+
+function positiveInteger(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${name} must be a whole number of at least 1, got "${v}"`);
     }
     return n;
   };
@@ -74,14 +97,7 @@ export function buildProgram(io: CliIo): Command {
     .option(
       "--threshold <score>",
       "exit 1 when a score is below this",
-      // A parser, so commander prints the error (one thrown from the action is not printed).
-      (v: string) => {
-        const n = Number(v);
-        if (v.trim() === "" || !Number.isFinite(n)) {
-          throw new InvalidArgumentError(`--threshold must be a number, got "${v}"`);
-        }
-        return n;
-      },
+      finiteNumber("--threshold"),
       POOL_DEFAULTS.threshold,
     )
     .option(
@@ -156,6 +172,66 @@ export function buildProgram(io: CliIo): Command {
         } else {
           io.exit(await statusOnce(addresses, common));
         }
+      },
+    );
+  program
+    .command("monitor")
+    .description(
+      "score addresses from this machine the way the pool's monitors do (3 samples 2 s apart per check); exit 1 when the final score is below the threshold",
+    )
+    .argument("<address...>", "IP addresses (or names) to check")
+    .option(
+      "--reference <host>",
+      "judge offsets against this server (e.g. one of the member's upstreams) instead of this machine's clock",
+    )
+    .option(
+      "--checks <n>",
+      "checks per address",
+      positiveInteger("--checks"),
+      POOL_DEFAULTS.monitorChecks,
+    )
+    .option(
+      "--interval <seconds>",
+      "seconds from one check's start to the next (default: an active pool monitor's pace)",
+      positiveNumber("--interval"),
+      POOL_DEFAULTS.monitorIntervalSeconds,
+    )
+    .option(
+      "--threshold <score>",
+      "exit 1 when the final score is below this",
+      finiteNumber("--threshold"),
+      POOL_DEFAULTS.threshold,
+    )
+    .option("--svg <file>", "also write the chart as SVG ({ip} in the name is replaced)")
+    .addOption(
+      new Option("--port <n>", "NTP port to query (tests only; the pool always uses 123)")
+        .argParser(port)
+        .hideHelp(),
+    )
+    .action(
+      async (
+        addresses: string[],
+        opts: {
+          reference?: string;
+          checks: number;
+          interval: number;
+          threshold: number;
+          svg?: string;
+          port?: number;
+        },
+      ) => {
+        io.exit(
+          await runMonitor({
+            addresses,
+            reference: opts.reference,
+            checks: opts.checks,
+            intervalSeconds: opts.interval,
+            threshold: opts.threshold,
+            svg: opts.svg,
+            port: opts.port,
+            write: io.write,
+          }),
+        );
       },
     );
   return program;

@@ -28,6 +28,22 @@ export const POOL_DEFAULTS = {
   watchIntervalSeconds: 120,
   /** Milliseconds before an HTTP request to the score API is abandoned. */
   httpTimeoutMs: 15_000,
+  /** Samples per `monitor` check: the pool monitor's default (ntppool/monitor client/monitor/monitor.go CheckHost, `cfg.Samples = 3`). */
+  monitorSamples: 3,
+  /** Milliseconds between the samples of one check (same file: "minimum headway time is 2 seconds"). */
+  monitorSampleGapMs: 2000,
+  /**
+   * Seconds between two `monitor` checks of one address: an active pool monitor's pace
+   * (ntppool/monitor server/functions.go GetServers: `IntervalActive` defaults to 9 minutes).
+   */
+  monitorIntervalSeconds: 540,
+  /**
+   * Checks `monitor` runs: the fewest in which a perfect server climbs from 0 to the
+   * threshold (20 × (1 − 0.95^14) = 10.25).
+   */
+  monitorChecks: 14,
+  /** Score a `monitor` run starts from: a new server's score in the pool. */
+  monitorStartScore: 0,
   /** Terminal chart size in character cells. */
   chartWidth: 60,
   chartHeight: 10,

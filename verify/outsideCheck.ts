@@ -50,12 +50,6 @@ export const OUTSIDE_DEFAULTS = {
   timeoutMs: 3000,
   /** Minimum milliseconds between two packets to the same address (LAB-NOTES §7). */
   gapMs: 2000,
-  /**
-   * Minimum milliseconds between two queries to the reference upstream. It is paired with
-   * the samples of both addresses, so it sees two packets per member gap: still far below
-   * NTPsec's `limited` (LAB-NOTES §7) and any public server's rate limit.
-   */
-  referenceGapMs: 1000,
   /** Mode-6 probes; two, so one lost reply cannot make a reflector look safe. */
   mode6Probes: 2,
   /** |offset| above this fails, milliseconds (pool scoring: +0.5 at 100 ms, less beyond). */
@@ -127,8 +121,6 @@ export interface OutsideDeps {
   /** Whether this machine has a route to an IPv6 address. */
   readonly routes6: (address: string) => Promise<boolean>;
   readonly pacer: Pacer;
-  /** Paces the reference upstream's queries (separately from the member's addresses). */
-  readonly referencePacer: Pacer;
   readonly now: () => number;
   readonly sleep: (ms: number) => Promise<void>;
   readonly log: (line: string) => void;
@@ -143,7 +135,6 @@ export function defaultDeps(gapMs: number = OUTSIDE_DEFAULTS.gapMs): OutsideDeps
     tcp: tcpProbe,
     routes6: hasRouteTo6,
     pacer: new Pacer(gapMs),
-    referencePacer: new Pacer(Math.min(gapMs, OUTSIDE_DEFAULTS.referenceGapMs)),
     now: () => performance.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
     log: (line) => process.stderr.write(`outside check: ${line}\n`),
@@ -234,14 +225,50 @@ interface Ctx {
   readonly warnings: string[];
   /** undefined = not chosen yet; resolves to null when no upstream answered. */
   reference: Promise<Reference | null> | undefined;
+  /** The reference query in flight, which every address sampling at that moment shares. */
+  referenceSample?: Promise<NtpSample | undefined>;
+  /** The reference's last answer: samples taken within FRESH_MS of it pair with it. */
+  referenceLast?: { readonly sample: NtpSample; readonly at: number };
 }
 
-async function ask(
-  ctx: Ctx,
-  address: string,
-  pacer: Pacer = ctx.deps.pacer,
-): Promise<NtpSample | undefined> {
-  await pacer.wait(address);
+/**
+ * How old a reference answer may be to pair with a member sample: the deployer's clock,
+ * which cancels out of the pair, drifts at most ~0.25 ms in that time even at 500 ppm.
+ */
+const FRESH_MS = 500;
+
+/**
+ * One reference query per pacing slot, shared by the IPv4 and IPv6 samples taken at that
+ * moment: the reference is usually a public server, which sees no more from this check than
+ * one packet per 2 s (the same courtesy as the member gets), whatever the number of
+ * addresses.
+ */
+function referenceSample(ctx: Ctx, ref: Reference): Promise<NtpSample | undefined> {
+  const last = ctx.referenceLast;
+  if (last !== undefined && ctx.deps.now() - last.at < FRESH_MS)
+    return Promise.resolve(last.sample);
+  if (ctx.referenceSample === undefined) {
+    const p = ask(ctx, ref.address)
+      .catch(() => undefined)
+      .then((s) => {
+        if (s?.verdict === "ok") ctx.referenceLast = { sample: s, at: ctx.deps.now() };
+        return s;
+      });
+    ctx.referenceSample = p;
+    void p.finally(() => {
+      if (ctx.referenceSample === p) ctx.referenceSample = undefined;
+    });
+  }
+  return ctx.referenceSample;
+}
+
+async function ask(ctx: Ctx, address: string): Promise<NtpSample | undefined> {
+  await ctx.deps.pacer.wait(address);
+  return queryNow(ctx, address);
+}
+
+/** One query at once (the caller has booked its slot with the pacer). */
+async function queryNow(ctx: Ctx, address: string): Promise<NtpSample | undefined> {
   try {
     return await ctx.deps.query({
       address,
@@ -254,31 +281,73 @@ async function ask(
   }
 }
 
-/** First upstream address that answers synchronised, or null. Each address is asked once. */
+/**
+ * The reference: every upstream address is asked once, at the same moment, and the one
+ * nearest the median of those that answer synchronised is chosen — so a falseticker among
+ * them (an upstream seconds off, RFC 5905 §11.2.1) can neither be the reference nor fail a
+ * member that rightly ignores it. Offsets here are all relative to this machine's clock, so
+ * their differences do not depend on it. Those farther than `failOffsetMs` from the median
+ * are named in a warning. Resolves null when none answers.
+ */
 async function chooseReference(ctx: Ctx): Promise<Reference | null> {
-  for (const host of ctx.opts.upstreams) {
-    let addresses: string[];
-    try {
-      addresses = await ctx.deps.resolve(host);
-    } catch (e) {
-      ctx.deps.log(`upstream ${host}: lookup failed (${String(e)})`);
-      continue;
-    }
-    for (const address of addresses) {
-      const s = await ask(ctx, address, ctx.deps.referencePacer).catch((e: unknown) => {
-        ctx.deps.log(`upstream ${host} (${address}): ${String(e)}`);
+  const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
+  const candidates = (
+    await Promise.all(
+      ctx.opts.upstreams.map(async (host) => {
+        try {
+          return (await ctx.deps.resolve(host)).map((address) => ({ host, address }));
+        } catch (e) {
+          ctx.deps.log(`upstream ${host}: lookup failed (${String(e)})`);
+          return [];
+        }
+      }),
+    )
+  ).flat();
+  const answers = await Promise.all(
+    candidates.map(async (c) => {
+      const s = await ask(ctx, c.address).catch((e: unknown) => {
+        ctx.deps.log(`upstream ${c.host} (${c.address}): ${String(e)}`);
         return undefined;
       });
-      if (s?.verdict === "ok") return { host, address };
-      ctx.deps.log(
-        `upstream ${host} (${address}): ${s ? `not usable (${s.verdict}, stratum ${s.header.stratum})` : "no answer"}`,
-      );
-    }
-  }
-  ctx.warnings.push(
-    "no upstream answered from this machine: offsets are judged against the local clock",
+      if (s?.verdict !== "ok") {
+        ctx.deps.log(
+          `upstream ${c.host} (${c.address}): ${s ? `not usable (${s.verdict}, stratum ${s.header.stratum})` : "no answer"}`,
+        );
+        return undefined;
+      }
+      return { ...c, sample: s };
+    }),
   );
-  return null;
+  const ok = answers.filter((a) => a !== undefined);
+  if (ok.length === 0) {
+    ctx.warnings.push(
+      "no upstream answered from this machine: offsets are judged against the local clock",
+    );
+    return null;
+  }
+  const sorted = ok.map((a) => a.sample.offsetMs).sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median =
+    sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  const distance = (a: (typeof ok)[number]) => Math.abs(a.sample.offsetMs - median);
+  const best = ok.reduce((a, b) => (distance(b) < distance(a) ? b : a));
+  if (ok.length >= 3) {
+    for (const a of ok) {
+      if (distance(a) > o.failOffsetMs) {
+        ctx.warnings.push(
+          `upstream ${a.host} (${a.address}) is ${(a.sample.offsetMs - median).toFixed(1)} ms from the median of the ${ok.length} upstreams that answered: a falseticker (not used as the reference)`,
+        );
+      }
+    }
+  } else if (ok.length === 2 && Math.abs(sorted[1] - sorted[0]) > o.failOffsetMs) {
+    ctx.warnings.push(
+      `only 2 upstreams answered from this machine and they disagree by ${(sorted[1] - sorted[0]).toFixed(1)} ms: the reference ${best.host} may be the wrong one`,
+    );
+  }
+  ctx.referenceLast = { sample: best.sample, at: ctx.deps.now() };
+  return { host: best.host, address: best.address };
 }
 
 /** Throws at once on a kiss-o'-death that no waiting will cure. */
@@ -389,7 +458,6 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
   if (o.waitSeconds > 0) await waitUntilSynchronised(address, ctx);
   ctx.reference ??= chooseReference(ctx);
   const ref = await ctx.reference;
-  const relativeTo = ref ? `upstream ${ref.host} (${ref.address})` : "local clock";
 
   // Mode-6 probes go beside the samples, paced on their own key so they keep the 2 s gap
   // between themselves without delaying the samples.
@@ -397,13 +465,15 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
   // Judged after the samples; until then a refusal must not count as unhandled.
   mode6.catch(() => undefined);
 
-  const good: { member: NtpSample; offsetMs: number }[] = [];
+  const good: { member: NtpSample; offsetMs: number; relative: boolean }[] = [];
   let last: NtpSample | undefined;
   let answered = 0;
   for (let attempt = 0; attempt < o.samples + o.retries && good.length < o.samples; attempt++) {
+    // The member's slot first; the reference is asked at that same moment.
+    await ctx.deps.pacer.wait(address);
     const [member, r] = await Promise.all([
-      ask(ctx, address),
-      ref ? ask(ctx, ref.address, ctx.deps.referencePacer) : Promise.resolve(undefined),
+      queryNow(ctx, address),
+      ref ? referenceSample(ctx, ref) : Promise.resolve(undefined),
     ]);
     if (!member) {
       ctx.deps.log(`${address}: no answer (attempt ${attempt + 1})`);
@@ -413,15 +483,13 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
     last = member;
     refuseKod(address, member);
     if (member.verdict !== "ok") continue;
-    let offsetMs = member.offsetMs;
-    if (ref) {
-      if (r?.verdict !== "ok") {
-        ctx.deps.log(`reference ${ref.host}: ${r ? r.verdict : "no answer"}; sample skipped`);
-        continue;
-      }
-      offsetMs = member.offsetMs - r.offsetMs;
+    if (ref && r?.verdict === "ok") {
+      good.push({ member, offsetMs: member.offsetMs - r.offsetMs, relative: true });
+    } else {
+      if (ref)
+        ctx.deps.log(`reference ${ref.host}: ${r ? r.verdict : "no answer"} for this sample`);
+      good.push({ member, offsetMs: member.offsetMs, relative: false });
     }
-    good.push({ member, offsetMs });
   }
   const mode6Refused = await mode6;
 
@@ -438,7 +506,18 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
   }
   if (good.length < o.samples)
     ctx.warnings.push(`${address}: only ${good.length} of ${o.samples} samples usable`);
-  const best = good.reduce((a, b) => (b.member.delayMs < a.member.delayMs ? b : a));
+  // Judged against the reference whenever it answered at the same moment; against the
+  // local clock only when it never did.
+  const paired = good.filter((g) => g.relative);
+  const judged = paired.length > 0 ? paired : good;
+  if (ref && paired.length === 0) {
+    ctx.warnings.push(
+      `${address}: the reference upstream ${ref.host} (${ref.address}) did not answer during the samples: offsets are judged against the local clock`,
+    );
+  }
+  const relativeTo =
+    ref && paired.length > 0 ? `upstream ${ref.host} (${ref.address})` : "local clock";
+  const best = judged.reduce((a, b) => (b.member.delayMs < a.member.delayMs ? b : a));
   const h = best.member.header;
   if (h.stratum < 1 || h.stratum > o.maxStratum) {
     throw new CheckFailure(

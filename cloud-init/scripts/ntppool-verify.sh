@@ -33,6 +33,9 @@ interval_s=2
 min_reachable=3
 # Seconds ntpd may stay unreachable after cloud-init finished before "ntpd not running".
 not_running_grace_s=30
+# Upstreams further than this from the member's synchronised clock are named as wrong: above
+# 100 ms a pool monitor scores under +0.5 per check (the outside check's fail bound).
+disagree_ms=100
 upstreams=""
 n_up=0
 reserved_ipv6=""
@@ -155,12 +158,14 @@ peers_awk() {
       rows++
       if (f[7] != "0") reached++; else unreached = unreached (unreached == "" ? "" : " ") f[1]
       if ((tally == "*" || tally == "o") && sys == "") sys = f[1]
+      if (tally == "x") fals = fals (fals == "" ? "" : "\n") f[1] " " f[9]
     }
     /^=+$/ { t = 1 }
     END {
       if (want == "rows") print rows + 0
       else if (want == "reached") print reached + 0
       else if (want == "sys") print sys
+      else if (want == "false") { if (fals != "") print fals }
       else print unreached
     }'
 }
@@ -169,6 +174,18 @@ read_peers() {
   reach_rows=$(peers_awk reached)
   sys_peer=$(peers_awk sys)
   unreached=$(peers_awk unreached)
+  falsetickers=$(peers_awk false)
+}
+
+# Upstreams more than disagree_ms away from this machine's clock, from query_upstreams's
+# up_lines ("host: stratum S, offset O ms, leap"): when ntpd is synchronised that clock is
+# the majority's time, so these are the upstreams that are wrong.
+disagreeing() {
+  printf '%s\n' "$up_lines" | awk -v lim="$disagree_ms" '
+    / offset / {
+      o = $0; sub(/.* offset /, "", o); sub(/ ms.*/, "", o)
+      if (o + 0 > lim || o + 0 < -lim) { h = $1; sub(/:$/, "", h); printf "%s%s (%+.1f ms)", sep, h, o; sep = ", " }
+    }'
 }
 
 # ntpdate -q each upstream once; sets up_json and up_lines (human-readable).
@@ -250,8 +267,14 @@ while :; do
       fail "$reach_rows of $total upstreams reachable after $waited s (need $min_reachable); not reached: $unreached" "$up_lines"
     fi
     if [ "$leap" = 11 ] || [ -z "$sys_peer" ]; then
-      fail "ntpd not synchronised after $waited s: leap=$leap stratum=$stratum, $([ -n "$sys_peer" ] && echo "system peer $sys_peer" || echo "no system peer"); $reach_rows of $total upstreams reachable" \
-        "ntpq -pn:" "$(printf '%s\n' "$peers" | tr '\n' '|')"
+      query_upstreams
+      # No majority of upstreams agrees (e.g. two of four on a wrong time): ntpd rightly
+      # refuses to synchronise; name the upstreams that disagree with this droplet's clock.
+      bad=$(disagreeing)
+      why=""
+      [ -n "$bad" ] && why=" — upstreams disagree: more than $disagree_ms ms from this droplet's clock: $bad"
+      fail "ntpd not synchronised after $waited s: leap=$leap stratum=$stratum, $([ -n "$sys_peer" ] && echo "system peer $sys_peer" || echo "no system peer"); $reach_rows of $total upstreams reachable$why" \
+        "ntpq -pn:" "$(printf '%s\n' "$peers" | tr '\n' '|')" "$up_lines"
     fi
     fail "ntpd is at stratum $stratum; the pool accepts only 1-5 (are the upstreams stratum 4 or worse?)"
   fi
@@ -293,6 +316,35 @@ fi
 
 # --- 5. upstreams, directly -----------------------------------------------------------
 query_upstreams
+# A falseticker among the upstreams: ntpd outvoted it (it follows the majority), but the
+# operator should replace it. ntpq -pn marks it "x"; ntpdate -q from here (this clock is now
+# the majority's time) shows how far off it is.
+peers=$(ntpq -pn 2>&1)
+read_peers
+if [ -n "$falsetickers" ]; then
+  old_ifs=$IFS
+  IFS='
+'
+  for f in $falsetickers; do
+    warn "upstream ${f%% *} is a falseticker (ntpq -pn tally 'x', offset ${f#* } ms): ntpd does not follow it; replace it"
+  done
+  IFS=$old_ifs
+fi
+bad=$(disagreeing)
+[ -n "$bad" ] && warn "upstreams more than $disagree_ms ms from the time this member keeps: $bad"
+# An upstream that answers nothing usable (unsynchronised: kiss INIT; rate-limiting this
+# member: kiss RATE; or silent) leaves the member with fewer sources than configured.
+unusable=$(printf '%s\n' "$up_lines" | grep -v ' offset .* ms' | grep -v '^$')
+if [ -n "$unusable" ]; then
+  old_ifs=$IFS
+  IFS='
+'
+  # ntpdig repeats the host in its message ("h: h: Response dropped ..."): once is enough.
+  for l in $unusable; do
+    warn "upstream $(printf '%s' "$l" | sed 's/^\([^:]*\): \1: /\1: /') (ntpdate -q from the member)"
+  done
+  IFS=$old_ifs
+fi
 if [ -n "$upstreams" ] && command -v ntpdate >/dev/null 2>&1 && [ "$up_answered" -lt "$min_reachable" ]; then
   warn "only $up_answered of $n_up upstreams answered ntpdate -q from here"
 fi

@@ -76,7 +76,8 @@ while [ $i -lt ${#binds[@]} ]; do
   if [ "$kind" = --ro-bind ]; then mount -o remount,ro,bind "$dst" || fail "ro $src"; fi
 done
 for d in "${tmpfs[@]}"; do
-  mkdir -p "$R$d" && mount -t tmpfs -o mode=1777 tmpfs "$R$d" || fail "tmpfs $d"
+  mkdir -p "$R$d"
+  mount -t tmpfs -o mode=1777 tmpfs "$R$d" || fail "tmpfs $d"
 done
 if [ -n "$hosts" ]; then mount --bind "$hosts" "$R/etc/hosts" || fail "hosts"; fi
 

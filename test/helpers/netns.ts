@@ -14,13 +14,14 @@
  * Addresses are 10.77.0.0/24 and fd77::/64 inside the namespaces only.
  */
 import { type ChildProcess, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { type RunResult, run } from "../../lab/exec";
 import { toolsRoot } from "../../lab/image";
 import { type ImageExecOptions, imageExecArgv, imageRun, imageSpawn } from "../../lab/imageExec";
+import { renderLeapFile } from "../../lab/leapFile";
 
 export { type RunResult, run };
 
@@ -240,35 +241,15 @@ export function memberConf(opts: {
   ].join("\n");
 }
 
-/** Seconds from 1900 (NTP) to 1970 (Unix). */
-const NTP_UNIX = 2_208_988_800;
-
 /**
  * The tools image's leap-seconds.list (Debian's tzdata) with a new expiry (`#@`) and a correct
- * `#h` hash, so ntpd
- * logs "good hash signature" and loads it. The hash is SHA-1 over the digits of the `#$`,
- * `#@` and data lines (IERS leap-seconds.list header; NTPsec ntpd/ntp_leapsec.c).
+ * `#h` hash (lab/leapFile.ts), so ntpd logs "good hash signature" and loads it.
  */
 export function leapFileExpiring(expiresUnixSeconds: number): string {
-  const src = readFileSync(
-    path.join(toolsRoot(), "usr/share/zoneinfo/leap-seconds.list"),
-    "utf8",
-  ).split("\n");
-  const out: string[] = [];
-  let digits = "";
-  for (let line of src) {
-    if (line.startsWith("#h")) continue;
-    if (line.startsWith("#@")) line = `#@\t${expiresUnixSeconds + NTP_UNIX}`;
-    if (line.startsWith("#$") || line.startsWith("#@"))
-      digits += line.slice(2).replace(/[^0-9]/g, "");
-    else if (line !== "" && !line.startsWith("#"))
-      digits += (line.split("#")[0] ?? "").replace(/[^0-9]/g, "");
-    out.push(line);
-  }
-  while (out.at(-1) === "") out.pop();
-  const h = createHash("sha1").update(digits).digest("hex");
-  out.push(`#h\t${h.match(/.{8}/g)?.join(" ")}`);
-  return `${out.join("\n")}\n`;
+  return renderLeapFile(
+    readFileSync(path.join(toolsRoot(), "usr/share/zoneinfo/leap-seconds.list"), "utf8"),
+    { expiresUnix: expiresUnixSeconds },
+  );
 }
 
 /** Polls `ntpq -c rv` in `node` every 2 s until ntpd reports leap 00, or throws. */

@@ -111,3 +111,10 @@ export function hostTimex(): { status: number; freq: number; offset: number } {
   if (r.status !== 0) throw new Error(`adjtimex via python3 failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { status: number; freq: number; offset: number };
 }
+
+/** Seconds from the start of the run to the first log line matching `re`, or undefined. */
+export function at(run: CliRun, re: RegExp): number | undefined {
+  const line = run.out.split("\n").find((l) => re.test(l));
+  const s = line && /^\[\s*([\d.]+) s\]/.exec(line)?.[1];
+  return s ? Number(s) : undefined;
+}

@@ -1,5 +1,15 @@
-import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  copyFileSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defaultCacheDir } from "../../lab/image";
@@ -166,5 +176,28 @@ describe("the lab leaves the machine as it was", () => {
         ([k, owner]) => DAEMON_PORTS.test(k) || /"(ntpd|sshd|chronyd|cloud-init)"/.test(owner),
       ),
     ).toEqual([]);
+  });
+
+  it("the daemon check can fail: a host program named sshd in a run's namespace is reported with root /", async () => {
+    const prefix = `ntpl-${randomBytes(3).toString("hex")}`;
+    const ns = `${prefix}-x`;
+    const dir = mkdtempSync(`${tmpdir()}/ntp-lab-fake-`);
+    const fake = join(dir, "sshd");
+    copyFileSync("/bin/sleep", fake);
+    out(["ip", "netns", "add", ns]);
+    const child = spawn("ip", ["netns", "exec", ns, fake, "30"], { stdio: "ignore" });
+    try {
+      let found: Seen[] = [];
+      for (let i = 0; i < 50 && found.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        found = runDaemons(prefix);
+      }
+      expect(found.map((s) => [s.comm, s.root])).toEqual([["sshd", "/"]]);
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      spawnSync("ip", ["netns", "del", ns]);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

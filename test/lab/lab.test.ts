@@ -2,7 +2,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { leftovers } from "../../lab/teardown";
-import { assertLabPrerequisites, type CliRun, hostTimex, runLabCli, stackWith } from "./helpers";
+import {
+  assertLabPrerequisites,
+  at,
+  type CliRun,
+  hostTimex,
+  runLabCli,
+  stackWith,
+} from "./helpers";
 
 // The lab tier: `npm run lab` end to end, as root. Each run is its own process (one Pulumi
 // program per process). These tests fail, never skip, when root or packages are missing.
@@ -76,6 +83,18 @@ describe("lab", () => {
     expect(ciLog).toMatch(/Writing to \/root\/\.ssh\/authorized_keys - wb: \[600\] [1-9]\d* bytes/);
     expect(ciLog).not.toMatch(/DataSourceNoCloud/);
     expect(run.out).toMatch(/^lab run: [\d.]+ s$/m);
+    // Issue 10: the droplet's own address is checked first; the reserved IPs move after.
+    const pre = at(run, /precheck-outside ready/);
+    const assigned = at(run, /reserved IP \S+ → anchor/);
+    const post = at(run, /verify-outside ready/);
+    console.log(
+      `precheck passed at ${pre} s, IPv4 assigned at ${assigned} s, verified at ${post} s`,
+    );
+    expect(pre).toBeDefined();
+    expect(assigned).toBeGreaterThanOrEqual(pre as number);
+    expect(post).toBeGreaterThanOrEqual(assigned as number);
+    expect(run.out).toMatch(/ams-ntp-1 before assignment: 198\.19\.\d+\.2 offset /);
+    expect(run.out).toMatch(/ams-ntp-1 after assignment: 198\.18\.64\.\d+ offset /);
     expect(after).toEqual(before);
     expectClean(run);
   });
@@ -108,6 +127,9 @@ describe("lab", () => {
     expect(run.code).toBe(1);
     expect(run.out).toMatch(/FAULT INJECTION: removed 1 outbound UDP 123 rule/);
     expect(run.out).toMatch(/0 of 4 upstreams reachable/);
+    // The pre-check failed, so the reserved IP was never assigned (issue 10).
+    expect(run.out).toMatch(/precheck-on-droplet/);
+    expect(run.out).not.toMatch(/reserved IP \S+ → anchor/);
     expectClean(run);
   });
 

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,6 +15,8 @@ import { requireRealTools } from "./prereqs";
 // private /run (what cloud-init writes at the end of a boot).
 
 const DAY = 86400;
+/** A reserved IPv6 as DigitalOcean routes it (RFC 3849 documentation range). */
+const RESERVED_V6 = "2001:db8:2::11";
 let net: NtpNet;
 const up: Node[] = [];
 const m: Record<string, Node> = {};
@@ -48,8 +51,18 @@ function cloudInitRun(name: string, finalErrors: string[]): string {
  * Runs the check in `node` like remote.Command would, from the tools image (its ntpq, ntpdate
  * and cloud-init, as on a droplet), with /run/cloud-init from `ciDir`.
  */
-async function verify(node: Node, upstreams: string[], timeoutSeconds: number, ciDir: string) {
-  const cmd = renderRemoteVerifyCommand({ timeoutSeconds, upstreams });
+async function verify(
+  node: Node,
+  upstreams: string[],
+  timeoutSeconds: number,
+  ciDir: string,
+  reservedIpv6?: string,
+) {
+  const cmd = renderRemoteVerifyCommand({
+    timeoutSeconds,
+    upstreams,
+    ...(reservedIpv6 !== undefined ? { reservedIpv6 } : {}),
+  });
   return net.exec(
     node,
     ["sh", "-c", cmd],
@@ -91,6 +104,19 @@ beforeAll(() => {
   }
   m.ok = net.addNode("ok", 2);
   net.startNtpd(m.ok, "ok", memberConf({ servers: upstreamIps(), leapfile: goodLeap }));
+  // The reserved IPv6 as the user-data's unit configures it on a droplet.
+  const add = spawnSync("ip", [
+    "-n",
+    m.ok.ns,
+    "-6",
+    "addr",
+    "add",
+    `${RESERVED_V6}/128`,
+    "dev",
+    "lo",
+    "nodad",
+  ]);
+  if (add.status !== 0) throw new Error(`ip addr add: ${add.stderr}`);
   m.expired = net.addNode("exp", 3);
   net.startNtpd(m.expired, "exp", memberConf({ servers: upstreamIps(), leapfile: expiredLeap }));
   m.noleap = net.addNode("noleap", 4);
@@ -149,6 +175,18 @@ describe("ntppool-verify.sh on a member (real ntpd in namespaces)", { concurrent
     if (!rv.ok) throw new Error(rv.failure);
     expect(s.leapFileExpires).toBe(rv.value.leapFileExpires);
     expect(readFileSync(goodLeap, "utf8")).toContain("#h\t");
+  });
+
+  it("reserved IPv6 configured in the guest: passes; not configured: fails naming it", async () => {
+    const ok = await verify(m.ok as Node, upstreamIps(), 40, ciOk, RESERVED_V6);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stderr).toContain(`ntppool-verify: reserved IPv6 ${RESERVED_V6} is configured`);
+    const missing = await verify(m.ok as Node, upstreamIps(), 40, ciOk, "2001:db8:2::99");
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(
+      "ntppool-verify: FAIL: reserved IPv6 2001:db8:2::99 is not configured in the guest (DigitalOcean routes it but never adds it)",
+    );
+    expect(missing.stderr).toContain(RESERVED_V6);
   });
 
   it("expired leap-second file: fails naming the expiry", async () => {

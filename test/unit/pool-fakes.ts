@@ -5,6 +5,7 @@
 import dgram from "node:dgram";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import type { NtpHeader } from "../../verify/ntpClient";
 
 const NTP_PACKET_BYTES = 48;
 /** Seconds from 1900 (NTP era 0) to 1970 (RFC 5905 §6). */
@@ -199,3 +200,21 @@ export function scoreBody(
     server: { ip },
   };
 }
+
+/** A decoded server header: stratum 2, leap 0, with `over` applied (unit tests of replies). */
+export const fakeHeader = (over: Partial<NtpHeader> = {}): NtpHeader => ({
+  leap: 0,
+  version: 4,
+  mode: 4,
+  stratum: 2,
+  poll: 6,
+  precision: -24,
+  rootDelayMs: 0,
+  rootDispersionMs: 0,
+  refid: "10.0.0.1",
+  referenceTs: 0n,
+  originTs: 0n,
+  receiveTs: 0n,
+  transmitTs: 0n,
+  ...over,
+});

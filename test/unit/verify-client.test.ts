@@ -3,12 +3,12 @@ import {
   buildClientRequest,
   buildMode6Request,
   classify,
-  type NtpHeader,
   ntpToUnixMs,
   offsetAndDelay,
   Pacer,
   parseHeader,
 } from "../../verify/ntpClient";
+import { fakeHeader } from "./pool-fakes";
 
 /** A server reply as NTPsec would send it; fields in wire form. */
 function reply(opts: { leap?: number; stratum: number; refid: Buffer; origin?: bigint }): Buffer {
@@ -24,22 +24,7 @@ function reply(opts: { leap?: number; stratum: number; refid: Buffer; origin?: b
   return b;
 }
 
-const header = (over: Partial<NtpHeader>): NtpHeader => ({
-  leap: 0,
-  version: 4,
-  mode: 4,
-  stratum: 2,
-  poll: 6,
-  precision: -24,
-  rootDelayMs: 0,
-  rootDispersionMs: 0,
-  refid: "10.0.0.1",
-  referenceTs: 0n,
-  originTs: 0n,
-  receiveTs: 0n,
-  transmitTs: 0n,
-  ...over,
-});
+const header = fakeHeader;
 
 describe("packets", () => {
   it("client request: 48 bytes, LI 0 VN 4 mode 3, nonce in the transmit field only", () => {

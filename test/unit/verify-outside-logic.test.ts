@@ -120,7 +120,6 @@ function deps(
     },
     routes6: async () => routes6,
     pacer: new Pacer(2000, clock.sleep, clock.now),
-    referencePacer: new Pacer(1000, clock.sleep, clock.now),
     now: clock.now,
     sleep: clock.sleep,
     log: () => {},
@@ -133,7 +132,8 @@ const ok = (offsetMs: number, delayMs = 1): Answer => ({ offsetMs, delayMs });
 describe("runOutsideCheck", () => {
   it("passes: offset is member minus reference, from the lowest-delay sample", async () => {
     const { d, sent } = deps({
-      [UP]: [{ stratum: 1, refid: "GPS" }, ok(500), ok(500), ok(500)],
+      // The answer that picks the reference also pairs with the first sample (same moment).
+      [UP]: [{ stratum: 1, refid: "GPS", offsetMs: 500 }, ok(500), ok(500)],
       [MEMBER]: [ok(510, 3), ok(503, 1), ok(520, 2)],
     });
     const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: ["ntp1.example"] }, d);
@@ -161,7 +161,7 @@ describe("runOutsideCheck", () => {
     const gaps = (k: string) => (times[k] ?? []).slice(1).map((t, i) => t - (times[k]?.[i] ?? 0));
     expect(gaps(MEMBER)).toEqual([2000, 2000]);
     expect(gaps(`mode6:${MEMBER}`)).toEqual([2000]);
-    expect(Math.min(...gaps(UP))).toBeGreaterThanOrEqual(1000);
+    expect(Math.min(...gaps(UP))).toBeGreaterThanOrEqual(2000);
     // 3 samples 2 s apart; the two mode-6 probes fit inside them.
     expect(elapsed()).toBe(4000);
   });
@@ -287,9 +287,9 @@ describe("runOutsideCheck", () => {
       runOutsideCheck({ ipv4: MEMBER, ipv6: "203.0.113.8", upstreams: [] }, d),
     ).rejects.toThrow('--ipv6: "203.0.113.8" is not an IPv6 address');
   });
-  it("IPv4 and IPv6 are checked at the same time", async () => {
+  it("IPv4 and IPv6 are checked at the same time, sharing one reference query per slot", async () => {
     const v6 = "2001:db8::7";
-    const { d, elapsed } = deps({
+    const { d, elapsed, times } = deps({
       [UP]: Array(7).fill(ok(0)),
       [MEMBER]: [ok(1), ok(1), ok(1)],
       [v6]: [ok(2), ok(2), ok(2)],
@@ -297,6 +297,8 @@ describe("runOutsideCheck", () => {
     const r = await runOutsideCheck({ ipv4: MEMBER, ipv6: v6, upstreams: [UP] }, d);
     expect([r.ipv4.samples, r.ipv6?.samples]).toEqual([3, 3]);
     expect(elapsed()).toBeLessThanOrEqual(5000);
+    // One reference query per 2 s slot for both addresses; the first also chose it.
+    expect(times[UP]).toEqual([0, 2000, 4000]);
   });
 
   it("no IPv6 route on this machine: IPv6 skipped with a warning, or an error when required", async () => {
@@ -388,5 +390,41 @@ describe("runOutsideCheck", () => {
         /^neither NTP nor SSH answers from 203\.0\.113\.7 within 10 s/,
       );
     });
+  });
+
+  it("a reference that stops answering: judged against the local clock, with a warning", async () => {
+    const { d } = deps({ [UP]: [ok(0)], [MEMBER]: ["timeout", ok(3), ok(2), ok(4)] });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d);
+    expect(r.ipv4).toMatchObject({ relativeTo: "local clock", samples: 3, offsetMs: 3 });
+    expect(r.warnings).toContain(
+      `${MEMBER}: the reference upstream ${UP} (${UP}) did not answer during the samples: offsets are judged against the local clock`,
+    );
+  });
+
+  it("only the samples paired with a reference answer count when there are some", async () => {
+    const { d } = deps({
+      [UP]: [ok(10), "timeout", ok(10)],
+      [MEMBER]: [ok(12, 1), ok(500, 0.1), ok(13, 2)],
+    });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d);
+    // The lowest-delay sample (500 ms, unpaired) is not judged; the paired ones are.
+    expect(r.ipv4).toMatchObject({ relativeTo: `upstream ${UP} (${UP})`, offsetMs: 2 });
+  });
+
+  it("a falseticker listed first is not the reference, and is named", async () => {
+    const [u1, u2, u3, u4] = ["198.18.0.11", "198.18.0.12", "198.18.0.13", "198.18.0.14"];
+    const { d } = deps({
+      [u1 as string]: [ok(2000)],
+      [u2 as string]: [ok(1), ok(1), ok(1)],
+      [u3 as string]: [ok(0)],
+      [u4 as string]: [ok(2)],
+      [MEMBER]: [ok(1.5), ok(1.5), ok(1.5)],
+    });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [u1, u2, u3, u4] as string[] }, d);
+    expect(r.ipv4.relativeTo).toBe(`upstream ${u2} (${u2})`);
+    expect(r.ipv4.offsetMs).toBe(0.5);
+    expect(r.warnings).toEqual([
+      `upstream ${u1} (${u1}) is 1998.5 ms from the median of the 4 upstreams that answered: a falseticker (not used as the reference)`,
+    ]);
   });
 });

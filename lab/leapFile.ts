@@ -1,0 +1,63 @@
+/**
+ * IERS leap-seconds.list files for lab daemons: the real list with a new expiry and, for a
+ * leap-announcing upstream, one fake leap second. The `#h` hash is recomputed so ntpd logs
+ * "good hash signature" and loads the file: SHA-1 over the digits of the `#$`, `#@` and data
+ * lines (the IERS file's header; NTPsec ntpd/ntp_leapsec.c).
+ */
+import { createHash } from "node:crypto";
+
+/** Seconds from 1900 (NTP) to 1970 (Unix), RFC 5905 §6. */
+const NTP_UNIX = 2_208_988_800;
+
+export interface LeapFileEdit {
+  /** New expiry (`#@`), Unix seconds. */
+  readonly expiresUnix: number;
+  /**
+   * A leap second to add: the Unix second at which it takes effect (00:00 UTC on the 1st
+   * of a month: the file lists the first second after the inserted one). TAI−UTC becomes the last entry's + 1.
+   */
+  readonly extraLeapUnix?: number;
+}
+
+/**
+ * 00:00 UTC on the first day of the month after `nowUnix`, in Unix seconds: NTPsec loads
+ * leap seconds only on the first of a month (ntpd/ntp_leapsec.c: otherwise "bad transition
+ * time", measured), and arms one (leap indicator set) from 28 days before it.
+ */
+export function nextMonthStart(nowUnix: number): number {
+  const d = new Date(nowUnix * 1000);
+  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000;
+}
+
+/** `source` (a leap-seconds.list) edited as `edit` says, with a correct `#h` line. */
+export function renderLeapFile(source: string, edit: LeapFileEdit): string {
+  const out: string[] = [];
+  let digits = "";
+  let lastTaiUtc = 0;
+  const data = (line: string) => {
+    digits += (line.split("#")[0] ?? "").replace(/[^0-9]/g, "");
+    out.push(line);
+  };
+  for (let line of source.split("\n")) {
+    if (line.startsWith("#h")) continue;
+    if (line.startsWith("#@")) line = `#@\t${edit.expiresUnix + NTP_UNIX}`;
+    if (line.startsWith("#$") || line.startsWith("#@")) {
+      digits += line.slice(2).replace(/[^0-9]/g, "");
+      out.push(line);
+    } else if (line !== "" && !line.startsWith("#")) {
+      const [, tai] = line.split(/\s+/);
+      lastTaiUtc = Math.max(lastTaiUtc, Number(tai));
+      data(line);
+    } else {
+      out.push(line);
+    }
+  }
+  while (out.at(-1) === "") out.pop();
+  if (edit.extraLeapUnix !== undefined) {
+    const day = new Date(edit.extraLeapUnix * 1000).toISOString().slice(0, 10);
+    data(`${edit.extraLeapUnix + NTP_UNIX}\t${lastTaiUtc + 1}\t# ${day} (ntp-pool lab: fake)`);
+  }
+  const h = createHash("sha1").update(digits).digest("hex");
+  out.push(`#h\t${h.match(/.{8}/g)?.join(" ")}`);
+  return `${out.join("\n")}\n`;
+}
