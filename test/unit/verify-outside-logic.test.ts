@@ -14,6 +14,7 @@ import {
   type TcpProbe,
   waitForReach,
 } from "../../verify/outsideCheck";
+import { fakeHeader } from "./pool-fakes";
 
 // The decision logic of the outside check with scripted answers; the same code runs against
 // real ntpd in test/real/verify-outside.test.ts.
@@ -24,22 +25,7 @@ const UP = "198.18.0.11";
 type Answer = (Partial<NtpHeader> & { offsetMs?: number; delayMs?: number }) | "timeout";
 
 function sample(address: string, a: Exclude<Answer, "timeout">): NtpSample {
-  const header: NtpHeader = {
-    leap: 0,
-    version: 4,
-    mode: 4,
-    stratum: 2,
-    poll: 6,
-    precision: -24,
-    rootDelayMs: 0,
-    rootDispersionMs: 0,
-    refid: "198.18.0.11",
-    referenceTs: 0n,
-    originTs: 0n,
-    receiveTs: 0n,
-    transmitTs: 0n,
-    ...a,
-  };
+  const header = fakeHeader({ refid: "198.18.0.11", ...a });
   const verdict =
     header.stratum === 0
       ? header.refid === "RATE"
