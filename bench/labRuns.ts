@@ -123,7 +123,7 @@ export function abortLab(): void {
 }
 
 /** Runs argv with output to `logFile`; SIGTERM at the bound (the lab tears down on it), SIGKILL 30 s later. */
-function runBounded(
+export function runBounded(
   argv: readonly string[],
   logFile: string,
   limitMs: number,
