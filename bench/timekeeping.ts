@@ -34,7 +34,10 @@ export function timekeepingFiles(dir = LAB_TESTS): string[] {
 export function parseFigures(output: string): TimekeepingFigure[] {
   const out: TimekeepingFigure[] = [];
   let file: string | null = null;
-  for (const raw of output.split("\n")) {
+  // vitest colours its output even into a pipe (the header and the line's start carry SGR codes).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts an ANSI escape sequence
+  const plain = output.replace(/\u001b\[[0-9;]*m/g, "");
+  for (const raw of plain.split("\n")) {
     const line = raw.trimEnd();
     const head = /^std(?:out|err) \| (\S+\.test\.ts)/.exec(line);
     if (head) {

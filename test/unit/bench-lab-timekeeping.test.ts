@@ -200,6 +200,23 @@ describe("time-keeping figures", () => {
     expect(() => parseFigures("FIGURE x: {not json")).toThrow(/FIGURE x: the value is not JSON/);
   });
 
+  it("reads them through the colour codes vitest writes even into a pipe", () => {
+    // As captured from `vitest run --project lab` with its output going to a file.
+    const coloured =
+      '\u001b[90mstdout\u001b[2m | test/lab/timekeeping-restart.test.ts\u001b[2m > \u001b[22m\u001b[2mmember ntpd restart\n\u001b[22m\u001b[39mFIGURE late-dns: {"nameResolvableAfterStartSeconds":30,"answeringPeerAfterPublishSeconds":6.863,"limitSeconds":330}\n';
+    expect(parseFigures(coloured)).toEqual([
+      {
+        name: "late-dns",
+        file: "test/lab/timekeeping-restart.test.ts",
+        value: {
+          nameResolvableAfterStartSeconds: 30,
+          answeringPeerAfterPublishSeconds: 6.863,
+          limitSeconds: 330,
+        },
+      },
+    ]);
+  });
+
   it("reads vitest's JSON report, a file that ran no test counting as failed", () => {
     const tests = readVitestReport(
       JSON.stringify({
