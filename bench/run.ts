@@ -263,7 +263,7 @@ async function main(): Promise<number> {
   console.log(`\n${summaryTable(results)}\n`);
   for (const e of errors) console.log(`error: ${e}`);
   console.log(
-    `results: ${jsonPath}\nreport:  ${mdPath}\n(${(results.seconds / 60).toFixed(1)} min)`,
+    `results: ${jsonPath}\nreport:  ${mdPath}\n(${(measured.seconds / 60).toFixed(1)} min)`,
   );
   return errors.length > 0 ? 1 : 0;
 }
