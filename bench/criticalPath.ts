@@ -19,8 +19,18 @@ export interface PathStep {
  * The sequence, in order; everything is serial on the critical path except where noted.
  * `firstSync` is the bench's measured median (seconds) of NTPsec with our ntp.conf.
  */
-export function criticalPath(firstSync: number | null): PathStep[] {
+export function criticalPath(
+  firstSync: number | null,
+  lab: { precheckAfterSync: number | null; postcheck: number | null } = {
+    precheckAfterSync: null,
+    postcheck: null,
+  },
+): PathStep[] {
   const sync = firstSync ?? 9;
+  const inLab = (v: number | null, what: string) =>
+    v === null
+      ? "not measured in this run"
+      : `measured here: ${what} ${v.toFixed(1)} s median (part 1b)`;
   return [
     {
       step: "API: droplet create → status active (Pulumi waits for it)",
@@ -91,8 +101,7 @@ export function criticalPath(firstSync: number | null): PathStep[] {
       step: "pre-check on the droplet's own address (before any reserved IP moves): SSH reach, on-droplet check (cloud-init status --wait, ntpq every 2 s until synchronised), outside check polling every 2 s until synchronised, then 3 samples 2 s apart",
       low: 5,
       high: 10,
-      source:
-        "design (components/PoolServer.ts phase 1, verify/outsideCheck.ts); measured here: the pre-check passes 5–8 s after ntpd is synchronised (part 1b)",
+      source: `design (components/PoolServer.ts phase 1, verify/outsideCheck.ts); ${inLab(lab.precheckAfterSync, "passed after the first sync in")}`,
       keptShort:
         "Both checks start as soon as SSH answers and wait for the sync themselves; IPv4, IPv6, the reference upstream and the mode-6 probe are asked concurrently.",
     },
@@ -109,8 +118,7 @@ export function criticalPath(firstSync: number | null): PathStep[] {
       step: "post-check on the reserved addresses: SSH reach, on-droplet check (already synchronised), outside check (3 samples 2 s apart)",
       low: 5,
       high: 8,
-      source:
-        "design: the pool monitor's pattern, 3 samples 2 s apart, 3 s timeout (verify/outsideCheck.ts); measured here 6–7 s (part 1b)",
+      source: `design: the pool monitor's pattern, 3 samples 2 s apart, 3 s timeout (verify/outsideCheck.ts); ${inLab(lab.postcheck, "assigned → passed in")}`,
       keptShort: "ntpd is already synchronised, so only the sampling itself is left.",
     },
   ];

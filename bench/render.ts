@@ -194,7 +194,13 @@ function syncSection(s: SyncResults): string {
 /** "measured 2026-12-01T23:10Z by `…`, load 1.2 1.5 2.0 → 2.4 2.1 2.2". */
 export function measuredLine(m: Measured | undefined): string {
   if (!m) return "";
-  return `Measured ${m.date.slice(0, 16)}Z by \`${m.command}\` in ${(m.seconds / 60).toFixed(1)} min; host load average (1/5/15 min) ${m.loadStart} at the start, ${m.loadEnd} at the end (other jobs shared the 2-core host).`;
+  return `Measured ${m.date.slice(0, 16)}Z by \`${m.command}\` in ${(m.seconds / 60).toFixed(1)} min on ${hostOf(m)}; host load average (1/5/15 min) ${m.loadStart} at the start, ${m.loadEnd} at the end (other jobs shared the host).`;
+}
+
+function hostOf(m: Measured): string {
+  return m.machine
+    ? `${m.machine.nproc} CPUs (${m.machine.cpu}), kernel ${m.machine.kernel}`
+    : "a host this result did not record";
 }
 
 const SPLIT_ROWS: readonly [keyof CriticalSplit, string][] = [
@@ -508,7 +514,10 @@ export function timekeepingSection(t: TimekeepingResults): string {
 }
 
 export function criticalPathSection(firstSync: number | null, lab?: LabResults): string {
-  const steps = criticalPath(firstSync);
+  const steps = criticalPath(firstSync, {
+    precheckAfterSync: lab?.steps?.split?.precheckAfterSync?.median ?? null,
+    postcheck: lab?.steps?.split?.postcheck?.median ?? null,
+  });
   const total = pathTotal(steps);
   const syncStep = steps.find((s) => s.step.startsWith("ntpd start"));
   const rows = steps.map((s, i) => [
@@ -525,7 +534,7 @@ export function criticalPathSection(firstSync: number | null, lab?: LabResults):
     "",
     markdownTable(["#", "step", "seconds", "source", "what keeps it short"], rows),
     "",
-    `Serial total: about ${total.low}–${total.high} s (${(total.low / 60).toFixed(1)}–${(total.high / 60).toFixed(1)} min) from \`pulumi up\` creating the droplet to both checks passing.`,
+    `Serial total: about ${total.low}–${total.high} s (${(total.low / 60).toFixed(1)}–${(total.high / 60).toFixed(1)} min) from \`pulumi up\` creating the droplet to both verification phases passing.`,
     `The first sync is ${Math.round((100 * ((syncStep?.low ?? 0) + (syncStep?.high ?? 0))) / (total.low + total.high))}% of the path; droplet creation and the apt steps dominate.`,
     "",
     labStagesLine(lab),
@@ -541,7 +550,7 @@ export function labStagesLine(lab: LabResults | undefined): string {
     "Measured in the lab on this machine (the same user-data through real cloud-init 22.4.2 in a",
     "debootstrap Debian 12 root; packages come from a LOCAL apt repository, so apt's download",
     `time is missing): ${stages}; droplet created → cloud-init done ${run.bootSeconds?.toFixed(1) ?? "?"} s,`,
-    `→ ntpd synchronised ${run.syncSeconds?.toFixed(1) ?? "?"} s; lab start → both checks passed ${run.labSeconds?.toFixed(1) ?? "?"} s.`,
+    `→ ntpd synchronised ${run.syncSeconds?.toFixed(1) ?? "?"} s; lab start → both verification phases passed ${run.labSeconds?.toFixed(1) ?? "?"} s.`,
   ].join("\n");
 }
 
@@ -555,7 +564,7 @@ export function remeasured(r: BenchResults, command: string): string[] {
   ).filter(([, m]) => m !== undefined && m.command !== command.trim());
   return later.map(
     ([name, m]) =>
-      `The ${name} part: \`${m?.command}\` on ${m?.date.slice(0, 16)}Z, load average ${m?.loadStart} → ${m?.loadEnd} (merged into the saved results; the machine line below is the full run's).`,
+      `The ${name} part: \`${m?.command}\` on ${m?.date.slice(0, 16)}Z on ${m ? hostOf(m) : "?"}, load average ${m?.loadStart} → ${m?.loadEnd} (merged into the saved results; the machine line below is the full run's).`,
   );
 }
 

@@ -38,6 +38,8 @@ export interface Measured {
   readonly loadStart: string;
   readonly loadEnd: string;
   readonly seconds: number;
+  /** The host it ran on (a part re-measured later may run on another machine than the full run). */
+  readonly machine?: { readonly nproc: number; readonly cpu: string; readonly kernel: string };
 }
 
 /**

@@ -200,6 +200,7 @@ async function main(): Promise<number> {
         loadStart,
         loadEnd: loadAverage(),
         seconds: (Date.now() - s0) / 1000,
+        machine: { nproc: machine.nproc, cpu: machine.cpu, kernel: machine.kernel },
       },
     };
   };

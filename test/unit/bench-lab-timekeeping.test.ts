@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { criticalPath } from "../../bench/criticalPath";
 import {
   criticalSplit,
   LAB_TARGET_SECONDS,
@@ -144,6 +145,25 @@ const labRun = (verified: number, precheck: number): LabRun => ({
     postcheck: verified - precheck - 0.1,
   },
   load: "3.1 2.0 1.5",
+});
+
+describe("the on-paper path takes the lab's measured check times", () => {
+  it("plugs part 1b's medians into the two verification steps, and says when there are none", () => {
+    const src = (p: ReturnType<typeof criticalPath>, start: string) =>
+      p.find((x) => x.step.startsWith(start))?.source ?? "";
+    const measured = criticalPath(9.1, { precheckAfterSync: 6.04, postcheck: 7.4 });
+    expect(src(measured, "pre-check")).toContain(
+      "measured here: passed after the first sync in 6.0 s median (part 1b)",
+    );
+    expect(src(measured, "post-check")).toContain(
+      "measured here: assigned → passed in 7.4 s median",
+    );
+    expect(src(criticalPath(9.1), "post-check")).toContain("not measured in this run");
+    // The assignment is serial now (after the pre-check): only the firewall overlaps the boot.
+    expect(
+      measured.filter((x) => x.source.includes("off the critical path")).map((x) => x.step),
+    ).toEqual(["firewall attach (by tag)"]);
+  });
 });
 
 describe("lab summaries and the target", () => {
@@ -302,6 +322,7 @@ describe("--only merges into the saved results", () => {
     loadStart: "3.1 2.5 2.0",
     loadEnd: "3.5 2.8 2.1",
     seconds: 200,
+    machine: { nproc: 2, cpu: "Intel Xeon", kernel: "6.18.44-fc-v1045" },
   };
   const fresh: BenchResults & { command: string } = {
     ...base,
@@ -326,8 +347,12 @@ describe("--only merges into the saved results", () => {
   it("names a re-measured part with its command and load in BENCHMARKS.md", () => {
     const m = mergeResults(base, fresh, "lab");
     expect(remeasured(m, m.command)).toEqual([
-      "The lab part: `npm run bench -- --only lab` on 2026-12-01T23:10Z, load average 3.1 2.5 2.0 → 3.5 2.8 2.1 (merged into the saved results; the machine line below is the full run's).",
+      "The lab part: `npm run bench -- --only lab` on 2026-12-01T23:10Z on 2 CPUs (Intel Xeon), kernel 6.18.44-fc-v1045, load average 3.1 2.5 2.0 → 3.5 2.8 2.1 (merged into the saved results; the machine line below is the full run's).",
     ]);
+    const { machine: _, ...older } = measured;
+    expect(
+      remeasured({ ...m, lab: { available: true, runs: [], measured: older } }, m.command)[0],
+    ).toContain("on a host this result did not record,");
     const md = renderBenchmarksMd(m, "## What the figures led to\n", m.command);
     expect(md).toContain("| → droplet active s | → pre-check passed s |");
     expect(md).toContain(
