@@ -418,6 +418,11 @@ function list(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 
+/** ntpq's leap indicator as its two bits ("11": unsynchronised), as ntpq -c rv prints it. */
+function leapBits(v: unknown): string {
+  return typeof v === "number" ? v.toString(2).padStart(2, "0") : String(v ?? "?");
+}
+
 /**
  * One figure of test/lab/timekeeping-*.test.ts in words. Known figures (the names the tests
  * print) get their key numbers; any other figure is shown as its JSON.
@@ -440,7 +445,7 @@ export function figureSummary(f: TimekeepingFigure): string {
           " ",
         )} at ${n(at(v, "falsetickerOffsetMs"), 1, true)} ms; outside offset against a good upstream ${n(at(v, "outsideOffsetMsVsGoodUpstream.ipv4"), 3, true)} ms (IPv4), ${n(at(v, "outsideOffsetMsVsGoodUpstream.ipv6"), 3, true)} ms (IPv6); ${warnings("warnings")}`;
     case "falseticker-2of4":
-      return `2 of 4 agreeing +2 s: synchronised within 45 s: ${at(v, "synchronisedWithin45s") === true ? "yes" : "no"} (leap ${String(at(v, "leap") ?? "?")}, stratum ${String(at(v, "stratum") ?? "?")}); the on-droplet check fails with \`${String(at(v, "message") ?? "?")}\``;
+      return `2 of 4 agreeing +2 s: synchronised within 45 s: ${at(v, "synchronisedWithin45s") === true ? "yes" : "no"} (leap ${leapBits(at(v, "leap"))}, stratum ${String(at(v, "stratum") ?? "?")}); the on-droplet check fails with \`${String(at(v, "message") ?? "?")}\``;
     case "leap-unsync-kod":
       return `a leap-announcing, an unsynchronised and a KoD-RATE upstream among three good ones: first sync ${n(at(v, "secondsToFirstSync"), 1)} s, member leap ${String(at(v, "memberLeap") ?? "?")} (the leap upstream's extra leap second: ${String(at(v, "leapUpstream.fakeLeapSecond") ?? "?")}); ${warnings("warnings")}`;
     case "wide-area": {

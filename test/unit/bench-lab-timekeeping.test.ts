@@ -292,6 +292,15 @@ describe("time-keeping figures", () => {
     ).toBe(
       "1 of 4 upstreams +2 s: first sync 10.9 s, system peer 10.77.0.12, the falseticker's tallies `x` at +2000.0 ms; outside offset against a good upstream -0.101 ms (IPv4), +0.078 ms (IPv6); 1 warning(s): `upstream 10.77.0.11 is a falseticker`",
     );
+    expect(
+      figureSummary({
+        name: "falseticker-2of4",
+        file: null,
+        value: { synchronisedWithin45s: false, leap: 3, stratum: 16, message: "FAIL: x" },
+      }),
+    ).toBe(
+      "2 of 4 agreeing +2 s: synchronised within 45 s: no (leap 11, stratum 16); the on-droplet check fails with `FAIL: x`",
+    );
     expect(figureSummary({ name: "new-one", file: null, value: { a: 1 } })).toBe('`{"a":1}`');
   });
 });
