@@ -44,7 +44,7 @@ async function main(): Promise<number> {
   const program = new Command()
     .name("npm run bench --")
     .description(
-      "Time to serve, capacity and program cost of an NTP Pool member (issue 7). Root, Linux.",
+      "Time to serve, capacity and program cost of an NTP Pool member (issue 7), lab start → verified (issue 10) and time keeping (issue 13). Root, Linux.",
     )
     .option("--runs <n>", "runs of each timed part (sync, lab, program)", positiveInt)
     .option(
