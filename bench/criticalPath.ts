@@ -19,8 +19,18 @@ export interface PathStep {
  * The sequence, in order; everything is serial on the critical path except where noted.
  * `firstSync` is the bench's measured median (seconds) of NTPsec with our ntp.conf.
  */
-export function criticalPath(firstSync: number | null): PathStep[] {
+export function criticalPath(
+  firstSync: number | null,
+  lab: { precheckAfterSync: number | null; postcheck: number | null } = {
+    precheckAfterSync: null,
+    postcheck: null,
+  },
+): PathStep[] {
   const sync = firstSync ?? 9;
+  const inLab = (v: number | null, what: string) =>
+    v === null
+      ? "not measured in this run"
+      : `measured here: ${what} ${v.toFixed(1)} s median (part 1b)`;
   return [
     {
       step: "API: droplet create → status active (Pulumi waits for it)",
@@ -31,12 +41,12 @@ export function criticalPath(firstSync: number | null): PathStep[] {
         "Tag, SSH key, reserved IPs and firewall are created in parallel with it (no dependency on the droplet).",
     },
     {
-      step: "reserved IP assignment + firewall attach (by tag)",
-      low: 2,
-      high: 10,
-      source: "estimate: one API action each; runs while the guest boots, so off the critical path",
+      step: "firewall attach (by tag)",
+      low: 1,
+      high: 5,
+      source: "estimate: one API call; runs while the guest boots, so off the critical path",
       keptShort:
-        "Firewall attaches by tag (no per-droplet dependency); assignment only waits for the droplet id.",
+        "Firewall attaches by tag (no per-droplet dependency); it must exist before the pre-check, which goes through it.",
     },
     {
       step: "kernel + systemd until cloud-init's local stage",
@@ -88,26 +98,33 @@ export function criticalPath(firstSync: number | null): PathStep[] {
         "iburst on every server; 4 upstreams so minsane 3 is met at once; no driftfile needed for the first sync (LAB-NOTES §5).",
     },
     {
-      step: "on-droplet check (SSH): cloud-init status --wait, then ntpq every 2 s until synchronised",
-      low: 1,
-      high: 4,
-      source:
-        "design: polls every 2 s (cloud-init/scripts/ntppool-verify.sh), so it ends ≤ 2 s after the sync plus SSH set-up",
-      keptShort:
-        "Starts as soon as the IP assignment and firewall exist; SSH dial retries cover the boot, so no fixed sleep.",
-    },
-    {
-      step: "outside check: 3 samples 2 s apart per address (IPv4, IPv6) + mode 6 probe",
+      step: "pre-check on the droplet's own address (before any reserved IP moves): SSH reach, on-droplet check (cloud-init status --wait, ntpq every 2 s until synchronised), outside check polling every 2 s until synchronised, then 3 samples 2 s apart",
       low: 5,
       high: 10,
+      source: `design (components/PoolServer.ts phase 1, verify/outsideCheck.ts); ${inLab(lab.precheckAfterSync, "passed after the first sync in")}`,
+      keptShort:
+        "Both checks start as soon as SSH answers and wait for the sync themselves; IPv4, IPv6, the reference upstream and the mode-6 probe are asked concurrently.",
+    },
+    {
+      step: "reserved IPv4 assignment, then reserved IPv6 assignment",
+      low: 2,
+      high: 10,
       source:
-        "design: the pool monitor's pattern, 3 samples 2 s apart, 3 s timeout (verify/outsideCheck.ts)",
-      keptShort: "IPv4 and IPv6 checked in one command; no retry unless a sample fails.",
+        "estimate: one API action each, serial (the IPv6 one does not wait for the droplet's pending action, reservedipv6/resource_reserved_ipv6_assignment.go); the lab's emulated API takes 0.1 s",
+      keptShort:
+        "The price of never pointing the pool's address at a booting droplet: the assignment waits for the pre-check.",
+    },
+    {
+      step: "post-check on the reserved addresses: SSH reach, on-droplet check (already synchronised), outside check (3 samples 2 s apart)",
+      low: 5,
+      high: 8,
+      source: `design: the pool monitor's pattern, 3 samples 2 s apart, 3 s timeout (verify/outsideCheck.ts); ${inLab(lab.postcheck, "assigned → passed in")}`,
+      keptShort: "ntpd is already synchronised, so only the sampling itself is left.",
     },
   ];
 }
 
-/** Sum of the serial steps (the reserved-IP/firewall step overlaps the boot). */
+/** Sum of the serial steps (the firewall step overlaps the boot). */
 export function pathTotal(steps: readonly PathStep[]): { low: number; high: number } {
   const serial = steps.filter((s) => !s.source.includes("off the critical path"));
   return {

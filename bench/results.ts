@@ -30,6 +30,52 @@ export interface SyncResults {
   readonly summary: Readonly<Partial<Record<SyncVariant, Summary>>>;
 }
 
+/** When, with what command and under what host load a part was measured (parts can be re-measured alone). */
+export interface Measured {
+  readonly command: string;
+  readonly date: string;
+  /** /proc/loadavg (1, 5, 15 min) when the part started and ended. */
+  readonly loadStart: string;
+  readonly loadEnd: string;
+  readonly seconds: number;
+  /** The host it ran on (a part re-measured later may run on another machine than the full run). */
+  readonly machine?: { readonly nproc: number; readonly cpu: string; readonly kernel: string };
+}
+
+/**
+ * Seconds from lab start (the lab's log clock) to each step of one member's deployment, read
+ * from the lab's log lines (bench/labRuns.ts parseLabTimeline). null: the line is missing.
+ */
+export interface MemberTimeline {
+  readonly member: string;
+  /** The Droplet resource is created (DigitalOcean reported `active`). */
+  readonly dropletActive: number | null;
+  /** Every `<member>-precheck-*` command passed (checks on the droplet's own address). */
+  readonly precheckPassed: number | null;
+  /** The reserved IPv4 assignment is done (`<member>-ip-assignment` ready). */
+  readonly ipv4Assigned: number | null;
+  /** Every `<member>-verify-*` command passed (checks on the reserved addresses). */
+  readonly verified: number | null;
+  /** Duration of each check command as the lab logged it, seconds (e.g. "precheck-outside"). */
+  readonly commands: Readonly<Record<string, number>>;
+}
+
+/** The critical path of one run, consecutive segments that add up to start → verified. */
+export interface CriticalSplit {
+  /** Lab start → droplet active (topology, program start, the API's create). */
+  readonly toDroplet: number;
+  /** Droplet active → cloud-init's stages done (report bootSeconds). */
+  readonly boot: number;
+  /** Boot done → ntpd synchronised inside (report syncSeconds − bootSeconds). */
+  readonly sync: number;
+  /** Synchronised → every pre-check passed. */
+  readonly precheckAfterSync: number;
+  /** Pre-check passed → reserved IPv4 assigned. */
+  readonly assignment: number;
+  /** Assigned → every post-assignment check passed. */
+  readonly postcheck: number;
+}
+
 export interface LabRun {
   readonly ok: boolean;
   /** Process start of `npm run lab` → exit (includes teardown). */
@@ -44,6 +90,20 @@ export interface LabRun {
   readonly stages: readonly { readonly name: string; readonly seconds: number }[];
   readonly error?: string;
   readonly report?: string;
+  /** The member whose checks finished last (from the lab's log), and that run's split. */
+  readonly timeline?: MemberTimeline;
+  readonly split?: CriticalSplit;
+  /** Host load average at the end of the run. */
+  readonly load?: string;
+}
+
+/** Median/min/max over verified runs of each timeline step and split segment. */
+export interface LabSummaries {
+  readonly dropletActive?: Summary;
+  readonly precheckPassed?: Summary;
+  readonly ipv4Assigned?: Summary;
+  readonly verified?: Summary;
+  readonly split?: Readonly<Partial<Record<keyof CriticalSplit, Summary>>>;
 }
 
 export interface LabResults {
@@ -53,6 +113,34 @@ export interface LabResults {
   readonly runs: readonly LabRun[];
   readonly labSeconds?: Summary;
   readonly syncSeconds?: Summary;
+  readonly steps?: LabSummaries;
+  readonly measured?: Measured;
+}
+
+/** One lab-tier test of test/lab/timekeeping-*.test.ts, from vitest's JSON report. */
+export interface TimekeepingTest {
+  readonly file: string;
+  readonly title: string;
+  /** vitest's status: passed, failed, skipped, pending, todo. */
+  readonly status: string;
+  readonly seconds: number | null;
+  readonly failure?: string;
+}
+
+/** A `FIGURE <name>: <json>` line a time-keeping test printed. */
+export interface TimekeepingFigure {
+  readonly name: string;
+  /** The test file whose output carried it (vitest's "stdout | <file> > …" header). */
+  readonly file: string | null;
+  readonly value: unknown;
+}
+
+export interface TimekeepingResults {
+  readonly available: boolean;
+  readonly reason?: string;
+  readonly tests: readonly TimekeepingTest[];
+  readonly figures: readonly TimekeepingFigure[];
+  readonly measured?: Measured;
 }
 
 export interface StepRecord extends StepResult {
@@ -128,5 +216,6 @@ export interface BenchResults {
   readonly lab?: LabResults;
   readonly capacity?: CapacityResults;
   readonly program?: ProgramResults;
+  readonly timekeeping?: TimekeepingResults;
   readonly errors: readonly string[];
 }

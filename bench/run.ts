@@ -2,9 +2,13 @@
  * `npm run bench`: every measured part of issue 7 in one run (as root, Linux), then a
  * Markdown table on stdout, bench-results.json and BENCHMARKS.md.
  *
- *   npm run bench -- [--runs N] [--quick] [--only sync|capacity|program] [--out DIR]
+ *   npm run bench -- [--runs N] [--quick] [--only sync|lab|capacity|program|timekeeping] [--out DIR]
+ *
+ * With --only, the part measured replaces its own entry in the existing bench-results.json
+ * of --out and every other part is kept (each part records when and under what load it was
+ * measured), so one part can be re-measured without losing the others.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { ensureToolsImage, defaultCacheDir as labCacheDir } from "../lab/image";
@@ -13,19 +17,21 @@ import { capacityVariants, measureCapacity } from "./capacity";
 import { BenchNet } from "./daemons";
 import { abortLab, measureLab } from "./labRuns";
 import { loadAverage, machineInfo } from "./machine";
+import { mergeResults, PARTS, type Part } from "./merge";
 import { measureProgram } from "./program";
 import { renderBenchmarksMd, summaryTable } from "./render";
 import type {
   BenchResults,
   CapacityResults,
   LabResults,
+  Measured,
   ProgramResults,
   SyncResults,
+  TimekeepingResults,
 } from "./results";
 import { measureSync } from "./sync";
+import { measureTimekeeping } from "./timekeeping";
 import { compile, defaultCacheDir, missingPrerequisites, ROOT } from "./tools";
-
-type Part = "sync" | "capacity" | "program";
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -38,12 +44,18 @@ async function main(): Promise<number> {
   const program = new Command()
     .name("npm run bench --")
     .description(
-      "Time to serve, capacity and program cost of an NTP Pool member (issue 7). Root, Linux.",
+      "Time to serve, capacity and program cost of an NTP Pool member (issue 7), lab start → verified (issue 10) and time keeping (issue 13). Root, Linux.",
     )
     .option("--runs <n>", "runs of each timed part (sync, lab, program)", positiveInt)
-    .option("--quick", "smoke test: 2 runs, short capacity ladder, no lab, no reference variants")
+    .option(
+      "--quick",
+      "smoke test: 2 runs, short capacity ladder, no lab, no time keeping, no reference variants",
+    )
     .addOption(
-      new Option("--only <part>", "measure one part only").choices(["sync", "capacity", "program"]),
+      new Option(
+        "--only <part>",
+        "measure one part only (merged into the existing bench-results.json of --out)",
+      ).choices(PARTS),
     )
     .option("--out <dir>", "where bench-results.json and BENCHMARKS.md are written", ROOT)
     .option(
@@ -79,6 +91,10 @@ async function main(): Promise<number> {
   const log = (m: string) =>
     console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}`);
   const needsRoot = want("sync") || want("capacity");
+  if ((want("lab") || want("timekeeping")) && process.getuid?.() !== 0) {
+    console.error("bench: the lab and time-keeping parts need root (network namespaces)");
+    return 2;
+  }
   if (needsRoot) {
     if (process.getuid?.() !== 0) {
       console.error(
@@ -170,12 +186,47 @@ async function main(): Promise<number> {
       bn = undefined;
     }
   }
-  if (want("sync") && !quick) {
-    lab = await measureLab(runs, cacheDir, 180, log).catch((e: Error) => ({
-      available: false,
-      reason: e.message,
-      runs: [],
-    }));
+  /** When, by what command and under what load a part was measured. */
+  const timed = async <T>(f: () => Promise<T>): Promise<T & { measured: Measured }> => {
+    const date = new Date().toISOString();
+    const loadStart = loadAverage();
+    const s0 = Date.now();
+    const r = await f();
+    return {
+      ...r,
+      measured: {
+        command: commandLine(),
+        date,
+        loadStart,
+        loadEnd: loadAverage(),
+        seconds: (Date.now() - s0) / 1000,
+        machine: { nproc: machine.nproc, cpu: machine.cpu, kernel: machine.kernel },
+      },
+    };
+  };
+  if (want("lab") && !quick) {
+    lab = await timed(() =>
+      measureLab(runs, cacheDir, 180, log).catch(
+        (e: Error): LabResults => ({ available: false, reason: e.message, runs: [] }),
+      ),
+    );
+  }
+  let timekeeping: TimekeepingResults | undefined;
+  if (want("timekeeping") && !quick) {
+    timekeeping = await timed(() =>
+      measureTimekeeping(cacheDir, 90, log).catch(
+        (e: Error): TimekeepingResults => ({
+          available: false,
+          reason: e.message,
+          tests: [],
+          figures: [],
+        }),
+      ),
+    );
+    if (!timekeeping.available) errors.push(`timekeeping: ${timekeeping.reason ?? "?"}`);
+    for (const t of timekeeping.tests)
+      if (t.status !== "passed")
+        errors.push(`timekeeping: ${t.file} › ${t.title}: ${t.status} ${t.failure ?? ""}`.trim());
   }
   if (want("program")) {
     try {
@@ -185,8 +236,8 @@ async function main(): Promise<number> {
     }
   }
 
-  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
-  const results: BenchResults & { command: string } = {
+  const command = commandLine();
+  const measured: BenchResults & { command: string } = {
     command,
     machine: { ...machine, loadEnd: loadAverage() },
     options: { runs, quick, only: o.only ?? null },
@@ -195,20 +246,31 @@ async function main(): Promise<number> {
     ...(lab ? { lab } : {}),
     ...(capacity ? { capacity } : {}),
     ...(programResults ? { program: programResults } : {}),
+    ...(timekeeping ? { timekeeping } : {}),
     errors,
   };
   const out = path.resolve(o.out);
   const jsonPath = path.join(out, "bench-results.json");
+  const saved = existsSync(jsonPath)
+    ? (JSON.parse(readFileSync(jsonPath, "utf8")) as BenchResults & { command?: string })
+    : undefined;
+  const results = mergeResults(saved, measured, o.only);
+  if (o.only !== undefined && saved !== undefined)
+    log(`--only ${o.only}: merged into the saved ${jsonPath} (other parts kept)`);
   writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`);
   const decisions = readFileSync(path.join(__dirname, "decisions.md"), "utf8");
   const mdPath = path.join(out, "BENCHMARKS.md");
-  writeFileSync(mdPath, renderBenchmarksMd(results, decisions, command));
+  writeFileSync(mdPath, renderBenchmarksMd(results, decisions, results.command));
   console.log(`\n${summaryTable(results)}\n`);
   for (const e of errors) console.log(`error: ${e}`);
   console.log(
-    `results: ${jsonPath}\nreport:  ${mdPath}\n(${(results.seconds / 60).toFixed(1)} min)`,
+    `results: ${jsonPath}\nreport:  ${mdPath}\n(${(measured.seconds / 60).toFixed(1)} min)`,
   );
   return errors.length > 0 ? 1 : 0;
+}
+
+function commandLine(): string {
+  return `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`;
 }
 
 main().then(

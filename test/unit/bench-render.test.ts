@@ -228,7 +228,9 @@ describe("critical path", () => {
     expect(line).toContain(
       "init 2 s, modules-final 22 s; droplet created → cloud-init done 34.9 s",
     );
-    expect(line).toContain("→ ntpd synchronised 42.5 s; lab start → both checks passed 69.1 s.");
+    expect(line).toContain(
+      "→ ntpd synchronised 42.5 s; lab start → both verification phases passed 69.1 s.",
+    );
     expect(line).not.toContain("99");
   });
 
