@@ -303,21 +303,26 @@ async function chooseReference(ctx: Ctx): Promise<Reference | null> {
       }),
     )
   ).flat();
-  const answers = await Promise.all(
-    candidates.map(async (c) => {
-      const s = await ask(ctx, c.address).catch((e: unknown) => {
-        ctx.deps.log(`upstream ${c.host} (${c.address}): ${String(e)}`);
-        return undefined;
-      });
-      if (s?.verdict !== "ok") {
-        ctx.deps.log(
-          `upstream ${c.host} (${c.address}): ${s ? `not usable (${s.verdict}, stratum ${s.header.stratum})` : "no answer"}`,
-        );
-        return undefined;
-      }
-      return { ...c, sample: s };
-    }),
-  );
+  const askAll = () =>
+    Promise.all(
+      candidates.map(async (c) => {
+        const s = await ask(ctx, c.address).catch((e: unknown) => {
+          ctx.deps.log(`upstream ${c.host} (${c.address}): ${String(e)}`);
+          return undefined;
+        });
+        if (s?.verdict !== "ok") {
+          ctx.deps.log(
+            `upstream ${c.host} (${c.address}): ${s ? `not usable (${s.verdict}, stratum ${s.header.stratum})` : "no answer"}`,
+          );
+          return undefined;
+        }
+        return { ...c, sample: s };
+      }),
+    );
+  // One lost packet must not make a lonely reference vanish (1 % loss is a normal path):
+  // a second round when nothing answered the first.
+  let answers = await askAll();
+  if (answers.every((a) => a === undefined) && candidates.length > 0) answers = await askAll();
   const ok = answers.filter((a) => a !== undefined);
   if (ok.length === 0) {
     ctx.warnings.push(

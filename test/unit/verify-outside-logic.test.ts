@@ -413,4 +413,11 @@ describe("runOutsideCheck", () => {
       `upstream ${u1} (${u1}) is 1998.5 ms from the median of the 4 upstreams that answered: a falseticker (not used as the reference)`,
     ]);
   });
+
+  it("a lost packet does not lose the only reference: a second round asks again", async () => {
+    const { d } = deps({ [UP]: ["timeout", ok(0), ok(0), ok(0)], [MEMBER]: [ok(1), ok(1), ok(1)] });
+    const r = await runOutsideCheck({ ipv4: MEMBER, upstreams: [UP] }, d);
+    expect(r.ipv4.relativeTo).toBe(`upstream ${UP} (${UP})`);
+    expect(r.warnings).toEqual([]);
+  });
 });
