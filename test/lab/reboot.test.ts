@@ -217,8 +217,9 @@ describe("droplet reboot through the API (doctl)", () => {
 
       // ntpd: a new process, started with the drift file there. NTPsec starts in state FSET
       // when it read a frequency file and NSET otherwise; its first clock update then reports
-      // clock_sync (FSET) or freq_mode (NSET, the ~5 min frequency measurement; ntpsec
-      // ntpd/ntp_loopfilter.c local_clock). Observed in development: a reboot without a drift
+      // clock_sync (FSET) or freq_mode (NSET, the ~5 min frequency measurement;
+      // ntpd/ntp_loopfilter.c loop_config(LOOP_DRIFTINIT) and local_clock in ntp 4.2.8, from
+      // which NTPsec's is derived). Observed in development: a reboot without a drift
       // file showed "1 event, freq_mode" in the system status, with it "1 event, clock_sync".
       const ntpdAfter = (await inDroplet(root, "cat /run/ntpd.pid")).trim();
       expect(ntpdAfter).not.toBe("");
