@@ -168,15 +168,37 @@ export class Droplet {
     for (const a of edgeAddrs)
       await ip("-n", edgeNs, "addr", "add", a, "dev", this.edgeIf, ...nodad(a));
     await ip("-n", edgeNs, "link", "set", this.edgeIf, "up");
+    await this.configureEth0();
+  }
+
+  /** eth0 as the lab configures it before every boot (the metadata's addresses and routes). */
+  private async configureEth0(): Promise<void> {
+    const n = this.spec.n;
     // Primary first: it is the source the kernel picks for traffic to the gateway.
     const addrs = [`${this.primary}/24`, `${this.anchor}/16`];
     if (this.primary6) addrs.push(`${this.primary6}/64`);
     for (const a of addrs) await ip("-n", this.ns, "addr", "add", a, "dev", "eth0", ...nodad(a));
     await ip("-n", this.ns, "link", "set", "eth0", "up");
-    await ip("-n", this.ns, "route", "add", "default", "via", ADDR.dropletGw(n));
+    await ip("-n", this.ns, "route", "replace", "default", "via", ADDR.dropletGw(n));
     if (this.primary6)
-      await ip("-n", this.ns, "-6", "route", "add", "default", "via", ADDR.dropletGw6(n));
+      await ip("-n", this.ns, "-6", "route", "replace", "default", "via", ADDR.dropletGw6(n));
   }
+
+  /**
+   * Before a later boot of the same droplet (reboot, power_on): the network namespace outlives
+   * the guest's processes, but a rebooted machine's kernel keeps nothing the guest set, so
+   * the addresses it added (the reserved IPv6 on lo, from ntppool-reserved-ipv6.service) go
+   * and eth0 gets the lab's own configuration again; the boot's per-boot units must add the
+   * rest back. (The guest's nftables tables and conntrack go too: Lab.startDroplet.)
+   */
+  async resetNetwork(): Promise<void> {
+    for (const dev of ["lo", "eth0"])
+      await ip("-n", this.ns, "addr", "flush", "dev", dev, "scope", "global");
+    await this.configureEth0();
+  }
+
+  /** How many times this droplet's init was started (a reboot or power_on adds one). */
+  boots = 0;
 
   /** Whether the overlay's upper layer was seeded (a power-on after power-off reuses it). */
   prepared = false;
@@ -249,6 +271,8 @@ export class Droplet {
     );
     td.addPid(child.pid);
     this.child = child;
+    this.boots += 1;
+    if (this.boots > 1) this.bootLog.push(`--- boot ${this.boots} ---`);
     const finish = (ok: boolean, why?: string) =>
       this.resolveBoot({ ok, why, seconds: (Date.now() - this.t0) / 1000 });
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
@@ -268,10 +292,26 @@ export class Droplet {
   /** Stops the machine: its init (PID 1 of its PID namespace) and with it every process. */
   async stop(): Promise<void> {
     const child = this.child;
+    const init = this.initPid();
     if (child && child.exitCode === null && child.signalCode === null) {
       const gone = new Promise((r) => child.once("exit", r));
       child.kill("SIGKILL");
       await Promise.race([gone, sleep(10_000)]);
+    }
+    // unshare exits first; its child, the guest's PID 1, dies with it (--kill-child) and
+    // exits only once the kernel has killed every process of its PID namespace. A next boot
+    // must wait for that: the old mount namespace holds the overlay's upper and work dirs
+    // (a second overlay mount on them fails while the first exists).
+    const t = Date.now();
+    while (init !== undefined && Date.now() - t < 10_000) {
+      let state = "";
+      try {
+        state = /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${init}/stat`, "utf8"))?.[1] ?? "";
+      } catch {
+        break;
+      }
+      if (state === "Z" || state === "X") break;
+      await sleep(50);
     }
   }
 

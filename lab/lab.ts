@@ -284,10 +284,17 @@ export class Lab implements Realiser {
   async startDroplet(id: number): Promise<void> {
     const d = this.droplet(id, "startDroplet");
     if (!d.prepared) d.prepareRoot(GUEST_DIR, this.image.root);
+    else {
+      // A later boot of the same disk (reboot, power_on): the kernel state the guest made in
+      // its network namespace is gone, as after a real reboot (Droplet.resetNetwork).
+      await d.resetNetwork();
+      await imageMustRun(["nft", "flush", "ruleset"], this.tool(d.ns));
+      await imageRun(["conntrack", "-F"], this.tool(d.ns));
+    }
     d.boot(this.td, this.image, GUEST_DIR, this.env);
     d.watchSync(30 * 60 * 1000);
     this.log(
-      `droplet ${d.spec.name} (id ${id}): booting, primary ${d.primary}, anchor ${d.anchor}${d.primary6 ? `, ${d.primary6}` : ""}`,
+      `droplet ${d.spec.name} (id ${id}): ${d.boots > 1 ? `boot ${d.boots} (same disk and instance)` : "booting"}, primary ${d.primary}, anchor ${d.anchor}${d.primary6 ? `, ${d.primary6}` : ""}`,
     );
     const t = Date.now();
     while (d.initPid() === undefined && Date.now() - t < 10_000) await sleep(50);

@@ -17,8 +17,13 @@ fail() {
 }
 
 R=$LAB_ROOT
-mount -t overlay overlay -o "lowerdir=$LAB_LOWER,upperdir=$LAB_UPPER,workdir=$LAB_WORK" "$R" ||
-  fail "overlay mount"
+# On a reboot the previous boot's mount namespace may still be being released (its overlay
+# holds the upper and work dirs until then): a few retries, not a failure.
+for try in 1 2 3 4 5 6 7 8 9 10; do
+  mount -t overlay overlay -o "lowerdir=$LAB_LOWER,upperdir=$LAB_UPPER,workdir=$LAB_WORK" "$R" && break
+  [ "$try" = 10 ] && fail "overlay mount"
+  sleep 0.5
+done
 # The lab's local apt repository (read-only), where the image's sources.list points.
 { mount --bind "$LAB_REPO" "$R$LAB_GUEST_REPO" && mount -o remount,ro,bind "$R$LAB_GUEST_REPO"; } ||
   fail "apt repository"
@@ -53,8 +58,10 @@ dmi_view || fail "dmi"
 # cloud-init-generator's "enabled" flag (cloud-init status reports "disabled" without it).
 mkdir -p "$R/run/systemd/system" "$R/run/cloud-init"
 touch "$R/run/cloud-init/enabled"
-# A fresh machine's name until cloud-init sets the droplet's from the metadata (set_hostname).
-hostname localhost
+# A fresh machine's name until cloud-init sets the droplet's from the metadata (set_hostname,
+# once per instance). On a later boot of the same disk the name is the one that instance
+# wrote to /etc/hostname, which systemd sets at boot (hostname(5)).
+if [ -s "$LAB_UPPER/etc/hostname" ]; then hostname "$(head -n 1 "$LAB_UPPER/etc/hostname")"; else hostname localhost; fi
 
 in_root() { chroot "$R" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   LANG=C.UTF-8 NTP_LAB_RUN="$NTP_LAB_RUN" "$@"; }
@@ -69,22 +76,30 @@ stage() {
   return $rc
 }
 
-# The order of a systemd boot of a cloud image: cloud-init-local, cloud-init (network),
-# then multi-user.target units (ssh, ntpsec if enabled) alongside cloud-config and cloud-final.
+# Starts the services a target wants, in name order (no ordering between units is emulated;
+# ntppool-reserved-ipv6 sorts before ntpsec, as its Before= asks). Their links point into the
+# guest's root, so the link itself is tested, not its target on the host; already-running
+# ones are left alone.
+start_wanted() {
+  local unit
+  for unit in "$R/etc/systemd/system/$1.wants"/*.service; do
+    [ -L "$unit" ] || [ -e "$unit" ] || continue
+    stage "start:$(basename "$unit")" /usr/bin/systemctl start "$(basename "$unit")"
+  done
+}
+# The order of a systemd boot of a cloud image: sysinit.target's units (none in the image; on
+# a later boot e.g. the user-data's ntppool-notrack.service) with cloud-init-local, then
+# cloud-init (network), then multi-user.target units (ssh, ntpsec if enabled) alongside
+# cloud-config and cloud-final.
+start_wanted sysinit.target
 stage init-local /usr/bin/cloud-init init --local
 stage init /usr/bin/cloud-init init
-for unit in "$R"/etc/systemd/system/multi-user.target.wants/*.service; do
-  [ -e "$unit" ] || continue
-  stage "start:$(basename "$unit")" /usr/bin/systemctl start "$(basename "$unit")"
-done
+start_wanted multi-user.target
 stage modules-config /usr/bin/cloud-init modules --mode config
 stage modules-final /usr/bin/cloud-init modules --mode final
 # Units enabled by the final stage (e.g. a package installed by `packages:`) start as they would
-# at the end of a boot; already-running ones are left alone.
-for unit in "$R"/etc/systemd/system/multi-user.target.wants/*.service; do
-  [ -e "$unit" ] || continue
-  stage "start:$(basename "$unit")" /usr/bin/systemctl start "$(basename "$unit")"
-done
+# at the end of a boot.
+start_wanted multi-user.target
 echo READY
 # Stay PID 1: reap orphans until the lab kills this namespace.
 trap '' TERM INT

@@ -5,75 +5,14 @@
  * each step is checked against what the lab really realised: the droplet's namespace with its
  * address, the 1:1 NAT rule in the edge's nftables ruleset, the firewall's nftables rules.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { leftovers } from "../../lab/teardown";
-import { ensureDoctl } from "../helpers/doctl";
-import { assertLabPrerequisites, ROOT } from "./helpers";
-
-interface Kept {
-  url: string;
-  token: string;
-  ns: string;
-  prefix: string;
-}
-
-let lab: ChildProcess | undefined;
-let out = "";
-let kept: Kept;
-let doctlBin = "";
-let home = "";
-
-/** Starts the lab with --keep and resolves with what it prints for manual use. */
-function startKeptLab(): Promise<Kept> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, "node_modules/tsx/dist/cli.mjs"), join(ROOT, "lab/cli.ts"), "--keep"],
-      { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] },
-    );
-    lab = child;
-    const got: Partial<Kept> = {};
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      got.url ??= /^DIGITALOCEAN_API_URL=(\S+)$/m.exec(out)?.[1];
-      got.token ??= /^DIGITALOCEAN_ACCESS_TOKEN=(\S+)$/m.exec(out)?.[1];
-      got.ns ??= /^deployer namespace: (\S+)$/m.exec(out)?.[1];
-      got.prefix ??= /run (ntpl-[0-9a-f]{6})/.exec(out)?.[1];
-      if (got.url && got.token && got.ns && got.prefix) resolve(got as Kept);
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.on("close", (code) =>
-      reject(new Error(`lab exited (${code}) before --keep:\n${out.slice(-4000)}`)),
-    );
-  });
-}
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { doctlArgv, keptSessionHooks } from "./keptLab";
 
 // biome-ignore lint/suspicious/noExplicitAny: doctl's JSON is inspected field by field
 function doctl(...args: string[]): any {
-  const r = spawnSync(
-    "ip",
-    [
-      "netns",
-      "exec",
-      kept.ns,
-      doctlBin,
-      "--api-url",
-      kept.url,
-      "-t",
-      kept.token,
-      "--config",
-      join(home, "config.yaml"),
-      "-o",
-      "json",
-      ...args,
-    ],
-    { encoding: "utf8", timeout: 180_000 },
-  );
+  const argv = doctlArgv(session(), args);
+  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: "utf8", timeout: 180_000 });
   if (r.status !== 0)
     throw new Error(`doctl ${args.join(" ")} failed (exit ${r.status}):\n${r.stderr}\n${r.stdout}`);
   return r.stdout.trim() === "" ? undefined : JSON.parse(r.stdout);
@@ -84,7 +23,7 @@ const sh = (argv: string[]): string => {
   return r.stdout + r.stderr;
 };
 const edgeRuleset = (): string =>
-  sh(["ip", "netns", "exec", `${kept.prefix}-edge`, "nft", "list", "ruleset"]);
+  sh(["ip", "netns", "exec", `${session().lab.prefix}-edge`, "nft", "list", "ruleset"]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, f: () => boolean, seconds = 60): Promise<void> {
@@ -95,28 +34,7 @@ async function until(what: string, f: () => boolean, seconds = 60): Promise<void
   }
 }
 
-beforeAll(async () => {
-  assertLabPrerequisites();
-  doctlBin = ensureDoctl().bin;
-  home = mkdtempSync(join(tmpdir(), "ntp-lab-doctl-"));
-  kept = await startKeptLab();
-}, 15 * 60_000);
-
-afterAll(async () => {
-  if (lab && lab.exitCode === null) {
-    const closed = new Promise((r) => lab?.once("close", r));
-    lab.stdin?.write("\n");
-    await closed;
-  }
-  if (home) rmSync(home, { recursive: true, force: true });
-  if (kept)
-    expect(leftovers(kept.prefix)).toEqual({
-      namespaces: [],
-      etcNetns: [],
-      processes: [],
-      mounts: [],
-    });
-}, 120_000);
+const session = keptSessionHooks("doctl");
 
 describe("doctl against the running lab", () => {
   let dropletId = 0;
@@ -150,7 +68,7 @@ describe("doctl against the running lab", () => {
     const ns = sh(["ip", "netns", "list"])
       .split("\n")
       .map((l) => l.split(" ")[0] ?? "")
-      .filter((n) => n.startsWith(`${kept.prefix}-d`));
+      .filter((n) => n.startsWith(`${session().lab.prefix}-d`));
     const withAddr = ns.filter((n) =>
       sh(["ip", "-n", n, "-4", "addr", "show", "dev", "eth0"]).includes(`${publicIp}/`),
     );
@@ -201,7 +119,7 @@ describe("doctl against the running lab", () => {
       const ns = sh(["ip", "netns", "list"])
         .split("\n")
         .map((l) => l.split(" ")[0] ?? "")
-        .filter((n) => n.startsWith(`${kept.prefix}-d`));
+        .filter((n) => n.startsWith(`${session().lab.prefix}-d`));
       return ns.every((n) => !sh(["ip", "-n", n, "-4", "addr"]).includes(`${publicIp}/`));
     });
     // The API answers 404 for the droplet only once the lab has removed it.
