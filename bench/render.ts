@@ -457,6 +457,8 @@ export function figureSummary(f: TimekeepingFigure): string {
         .join("; ");
       return `wide-area paths: first sync ${n(at(v, "secondsToFirstSync"), 1)} s; per upstream from the member ${ups}; from the deployer against a symmetric upstream ${n(at(v, "outsideVsSymmetricUpstreamMs.ipv4"), 2, true)} ms (IPv4), ${n(at(v, "outsideVsSymmetricUpstreamMs.ipv6"), 2, true)} ms (IPv6), against the asymmetric one ${n(at(v, "outsideVsAsymmetricUpstreamMs.ipv4"), 2, true)} ms (predicted ${n(at(v, "outsideVsAsymmetricUpstreamMs.predicted"), 1, true)}); ${warnings("verificationWarnings")}`;
     }
+    case "reboot":
+      return `droplet reboot through the API (doctl droplet-action reboot): serving again after ${n(at(v, "servingAgainSeconds.ipv4"), 1)} s (IPv4), ${n(at(v, "servingAgainSeconds.ipv6"), 1)} s (IPv6) from the request (the reboot action completed after ${n(at(v, "rebootActionCompletedSeconds"), 1)} s; probes every ${String(at(v, "probeEverySeconds") ?? "?")} s)`;
     case "restart":
       return `ntpd restart: first start serving after ${n(at(v, "firstBootServingSeconds"), 1)} s; after a restart (drift file ${n(at(v, "driftFilePpm"), 2, true)} ppm) serving again after ${n(at(v, "afterRestartServingSeconds.ipv4"), 1)} s (IPv4), ${n(at(v, "afterRestartServingSeconds.ipv6"), 1)} s (IPv6)`;
     case "late-dns": {

@@ -278,6 +278,19 @@ describe("time-keeping figures", () => {
     expect(late && figureSummary(late)).toContain("not picked up within 330 s");
     expect(
       figureSummary({
+        name: "reboot",
+        file: null,
+        value: {
+          rebootActionCompletedSeconds: 5.06,
+          servingAgainSeconds: { ipv4: 12.117, ipv6: 12.137 },
+          probeEverySeconds: 2,
+        },
+      }),
+    ).toBe(
+      "droplet reboot through the API (doctl droplet-action reboot): serving again after 12.1 s (IPv4), 12.1 s (IPv6) from the request (the reboot action completed after 5.1 s; probes every 2 s)",
+    );
+    expect(
+      figureSummary({
         name: "falseticker-1of4",
         file: null,
         value: {
