@@ -63,6 +63,20 @@ export async function reservedIpAction(
  * GET /v2/reserved_ips/{ip}/actions/{id}, and on 404 GET /v2/reserved_ips/{ip}, accepted when
  * the assignment already shows (newReservedIPActionStateRefreshFunc, reserved_ip_actions.go:96-120).
  */
+/**
+ * The StateChangeConf both reserved-IP families wait on their assign/unassign actions with
+ * (resource_reserved_ip.go:214-232; reservedipv6/resource_reserved_ipv6_assignment.go:123-157):
+ * only the refresh differs.
+ */
+export const RESERVED_IP_ACTION_WAIT = {
+  pending: ["new", "in-progress"],
+  target: ["completed"],
+  delay: 10,
+  minTimeout: 3,
+  timeout: 60 * 60,
+  notFoundChecks: 60,
+} as const;
+
 export async function waitForReservedIpAction(
   api: ApiClient,
   ip: string,
@@ -72,12 +86,7 @@ export async function waitForReservedIpAction(
   await waitForState(
     {
       what: `reserved IP ${ip} action ${actionId}`,
-      pending: ["new", "in-progress"],
-      target: ["completed"],
-      delay: 10,
-      minTimeout: 3,
-      timeout: 60 * 60,
-      notFoundChecks: 60,
+      ...RESERVED_IP_ACTION_WAIT,
       refresh: async () => {
         try {
           const { body } = await api.call<{ action: ApiAction }>(

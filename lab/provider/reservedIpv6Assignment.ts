@@ -1,4 +1,5 @@
 import { type ApiClient, waitForState } from "./client";
+import { RESERVED_IP_ACTION_WAIT } from "./reservedIpActions";
 import { prefixedUniqueId } from "./reservedIpAssignment";
 import { getReservedIpv6 } from "./reservedIpv6";
 import { type Created, type Inputs, intInput, type ProviderResource } from "./resource";
@@ -25,12 +26,7 @@ export const reservedIpv6Assignment: ProviderResource = {
     await waitForState(
       {
         what: `reserved IPv6 ${ip} action ${actionId}`,
-        pending: ["new", "in-progress"],
-        target: ["completed"],
-        delay: 10,
-        minTimeout: 3,
-        timeout: 60 * 60,
-        notFoundChecks: 60,
+        ...RESERVED_IP_ACTION_WAIT,
         refresh: async () => {
           const r = await api.call<{ action: { status: string } }>(
             "GET",
