@@ -61,3 +61,34 @@ export function renderLeapFile(source: string, edit: LeapFileEdit): string {
   out.push(`#h\t${h.match(/.{8}/g)?.join(" ")}`);
   return `${out.join("\n")}\n`;
 }
+
+/** The expiry (`#@` line, NTP seconds) of a leap-seconds.list, in Unix seconds. */
+export function leapFileExpiry(text: string): number {
+  const m = /^#@\s+(\d+)\s*$/m.exec(text);
+  if (!m) throw new Error("leap-seconds.list: no #@ expiry line");
+  return Number(m[1]) - NTP_UNIX;
+}
+
+/**
+ * How far ahead a member's leap file must be valid: the on-droplet check warns inside this
+ * window (cloud-init/scripts/ntppool-verify.sh), and the lab's image must be outside it.
+ */
+export const LEAP_FILE_MARGIN_DAYS = 30;
+
+/**
+ * Why a leap file expiring at `expiresUnix` is not good enough at `nowUnix` (expired, or
+ * within LEAP_FILE_MARGIN_DAYS), naming `what` holds it; undefined when it is.
+ */
+export function leapFileProblem(
+  what: string,
+  expiresUnix: number,
+  nowUnix: number,
+): string | undefined {
+  const days = (expiresUnix - nowUnix) / 86_400;
+  if (days >= LEAP_FILE_MARGIN_DAYS) return undefined;
+  const when = new Date(expiresUnix * 1000).toISOString().slice(0, 10);
+  const today = new Date(nowUnix * 1000).toISOString().slice(0, 10);
+  return days < 0
+    ? `${what}: leap-seconds.list expired on ${when} (today is ${today})`
+    : `${what}: leap-seconds.list expires on ${when}, ${days.toFixed(1)} days after ${today} (under ${LEAP_FILE_MARGIN_DAYS})`;
+}

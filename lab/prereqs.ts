@@ -1,4 +1,6 @@
 import { spawnSync } from "node:child_process";
+import { existsSync, realpathSync } from "node:fs";
+import { join } from "node:path";
 
 /**
  * The only Debian packages the lab, the tests and the bench install on the host, with what
@@ -17,6 +19,29 @@ export const HOST_PACKAGES: Readonly<Record<string, string>> = {
   "libcap2-bin": "capsh, to drop CAP_SYS_TIME before every lab daemon starts",
   gcc: "building the LD_PRELOAD shims (lab/nosystime.c, the bench's receive-buffer shim)",
   "libc6-dev": "headers and crt files for those shims",
+};
+
+/** The first `name` on PATH, by its real path. */
+function onPath(name: string): string | undefined {
+  for (const d of (process.env.PATH ?? "").split(":")) {
+    const p = join(d, name);
+    if (d !== "" && existsSync(p)) return realpathSync(p);
+  }
+  return undefined;
+}
+
+/**
+ * Host programs the tests may run that no Debian package of the host brings (test/helpers/
+ * hostPath.ts builds the tiers' PATH from these and HOST_PACKAGES).
+ */
+export const HOST_PROGRAMS: Readonly<
+  Record<string, { readonly why: string; readonly find: () => string | undefined }>
+> = {
+  node: { why: "runs the lab, the tests and the outside check", find: () => process.execPath },
+  go: {
+    why: "builds doctl for the doctl tests (README: Go 1.22 or later)",
+    find: () => onPath("go"),
+  },
 };
 
 /** Packages of `wanted` that dpkg does not report as installed. */

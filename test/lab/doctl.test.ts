@@ -7,6 +7,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { toolsRoot } from "../../lab/image";
+import { imageExecArgv } from "../../lab/imageExec";
 import { doctlArgv, keptSessionHooks } from "./keptLab";
 
 // biome-ignore lint/suspicious/noExplicitAny: doctl's JSON is inspected field by field
@@ -22,8 +24,14 @@ const sh = (argv: string[]): string => {
   const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: "utf8" });
   return r.stdout + r.stderr;
 };
+// nft from the tools image, as the lab itself runs it (the host has no nft).
 const edgeRuleset = (): string =>
-  sh(["ip", "netns", "exec", `${session().lab.prefix}-edge`, "nft", "list", "ruleset"]);
+  sh(
+    imageExecArgv(["nft", "list", "ruleset"], {
+      root: toolsRoot(),
+      netns: `${session().lab.prefix}-edge`,
+    }),
+  );
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, f: () => boolean, seconds = 60): Promise<void> {

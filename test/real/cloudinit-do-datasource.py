@@ -1,4 +1,4 @@
-"""Runs cloud-init's own DigitalOcean datasource (the host's Debian cloud-init 22.4.2) against a
+"""Runs cloud-init's own DigitalOcean datasource (cloud-init 22.4.2 from the lab's tools image) against a
 metadata URL and prints what it makes of it as JSON. Only the two hardware probes are replaced:
 DMI (vendor "DigitalOcean", serial = droplet id) and the sysfs MAC table, which a test host lacks.
 argv: metadata URL, droplet id, JSON {mac: nic name}.

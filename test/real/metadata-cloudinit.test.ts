@@ -1,62 +1,71 @@
 /**
  * The emulator's metadata document through cloud-init's own DigitalOcean datasource
- * (DataSourceDigitalOcean + helpers/digitalocean.py of the host's cloud-init 22.4.2, the
- * version in the lab's image): instance id, hostname, keys, user/vendor data and the network
- * configuration it derives, as a droplet's cloud-init would.
+ * (DataSourceDigitalOcean + helpers/digitalocean.py of cloud-init 22.4.2 in the lab's tools
+ * image, the version the droplet image has): instance id, hostname, keys, user/vendor data and
+ * the network configuration it derives, as a droplet's cloud-init would. Python and cloud-init
+ * run from the tools image in a namespace of this test's, where lab/forward.cjs puts the
+ * droplet's metadata socket on 127.0.0.1 (the lab plumbs 169.254.169.254 instead).
  */
-import { spawn } from "node:child_process";
-import { createServer, request, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type ChildProcess, spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { VENDOR_DATA } from "../../lab/do/metadata";
 import { generateEd25519 } from "../../lab/keys";
 import { ADDR } from "../../lab/net";
 import { activeDroplet, startTestApi, type TestApi } from "../helpers/doApi";
+import { type Node, NtpNet } from "../helpers/netns";
 import { requireRealTools } from "./prereqs";
 
 let api: TestApi;
-let proxy: Server;
+let net: NtpNet;
+let node: Node;
+let forwarder: ChildProcess | undefined;
+const PORT = 8080;
 
 beforeAll(async () => {
   requireRealTools(["cloud-init"]);
   api = await startTestApi();
+  net = new NtpNet();
+  node = net.addNode("md", 2);
 });
 afterAll(async () => {
-  proxy?.close();
+  forwarder?.kill("SIGKILL");
+  net?.teardown();
   await api?.close();
 });
 
-/** Loopback TCP in front of a droplet's metadata socket (the lab plumbs 169.254.169.254 instead). */
-async function tcpFront(socketPath: string): Promise<string> {
-  proxy = createServer((req, res) => {
-    const up = request(
-      { socketPath, path: req.url, method: req.method, headers: req.headers },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    req.pipe(up);
+/** TCP 127.0.0.1:PORT in the test's namespace → the droplet's metadata socket. */
+async function metadataFront(socketPath: string): Promise<string> {
+  const child = spawn(
+    "ip",
+    [
+      "netns",
+      "exec",
+      node.ns,
+      process.execPath,
+      join(__dirname, "..", "..", "lab", "forward.cjs"),
+      "127.0.0.1",
+      String(PORT),
+      socketPath,
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  forwarder = child;
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`metadata forwarder exited (${code})`)));
   });
-  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
-  return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/metadata/v1.json`;
+  return `http://127.0.0.1:${PORT}/metadata/v1.json`;
 }
 
-function python(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  return new Promise((resolve) => {
-    // Debian's interpreter: the one cloud-init's package is installed for.
-    const p = spawn("/usr/bin/python3", [join(__dirname, "cloudinit-do-datasource.py"), ...args]);
-    let out = "";
-    let err = "";
-    p.stdout.on("data", (b: Buffer) => {
-      out += b;
-    });
-    p.stderr.on("data", (b: Buffer) => {
-      err += b;
-    });
-    p.on("close", (code) => resolve({ code: code ?? -1, out, err }));
-  });
+async function python(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const r = await net.exec(
+    node,
+    ["python3", join(__dirname, "cloudinit-do-datasource.py"), ...args],
+    { timeoutMs: 60_000 },
+    { binds: [{ host: __dirname, readOnly: true }] },
+  );
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 it("cloud-init's DigitalOcean datasource reads identity, keys, data and network from the emulator", async () => {
@@ -70,7 +79,7 @@ it("cloud-init's DigitalOcean datasource reads identity, keys, data and network 
     ssh_keys: [key.id],
     user_data: userData,
   });
-  const url = await tcpFront(api.doi.metadata.socketPath(id));
+  const url = await metadataFront(api.doi.metadata.socketPath(id));
   const r = await python([url, String(id), JSON.stringify({ "52:54:00:00:01:01": "ens3" })]);
   expect(r.code, r.err).toBe(0);
   const got = JSON.parse(r.out);
