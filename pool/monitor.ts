@@ -18,7 +18,7 @@
 import { lookup } from "node:dns/promises";
 import { writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../verify/ntpClient";
+import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../ntp/client";
 import { type Point, renderSvgChart, renderTerminalChart } from "./chart";
 import { POOL_DEFAULTS } from "./defaults";
 import { svgPathFor } from "./status";

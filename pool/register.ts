@@ -3,7 +3,7 @@
  * then print what to enter at manage.ntppool.org (there is no registration API).
  */
 
-import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../verify/ntpClient";
+import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../ntp/client";
 import { MANAGE_URL, POOL_DEFAULTS } from "./defaults";
 import type { MemberOutput, StackOutputs } from "./outputs";
 

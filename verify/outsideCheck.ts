@@ -37,7 +37,7 @@ import {
   probeMode6,
   type QueryOptions,
   queryNtp,
-} from "./ntpClient";
+} from "../ntp/client";
 import type { AddressResult, OutsideResult } from "./summary";
 
 /** Limits of the outside check; every default of it lives here. */

@@ -5,7 +5,7 @@
  * Packet layouts: RFC 5905 §7.3 (modes 1–5), RFC 9327 §2 (mode 6 control messages) and
  * ntp 4.2.x ntp_request.h (mode 7 "private" requests, the monlist amplifier of CVE-2013-5211).
  */
-import { buildClientRequest, buildMode6Request, NTP_PACKET_BYTES } from "../../verify/ntpClient";
+import { buildClientRequest, buildMode6Request, NTP_PACKET_BYTES } from "../../ntp/client";
 
 /** One datagram to send, with what a safe public server must do with it. */
 export interface Probe {
@@ -61,7 +61,7 @@ export const MODE6 = {
   reqNonce: 12,
 } as const;
 
-/** A 12-byte mode-6 request with the given opcode (READVAR is verify/ntpClient's builder). */
+/** A 12-byte mode-6 request with the given opcode (READVAR is ntp/client.ts's builder). */
 export function mode6Request(opcode: number, seq = 1): Buffer {
   const b = buildMode6Request(seq);
   b[1] = opcode & 0x1f;

@@ -5,7 +5,7 @@
 import dgram from "node:dgram";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { NtpHeader } from "../../verify/ntpClient";
+import type { NtpHeader } from "../../ntp/client";
 
 const NTP_PACKET_BYTES = 48;
 /** Seconds from 1900 (NTP era 0) to 1970 (RFC 5905 §6). */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { classify, type NtpHeader, type NtpSample, NtpTimeoutError } from "../../ntp/client";
 import {
   type CheckOutcome,
   judgeCheck,
@@ -7,7 +8,6 @@ import {
   nextScore,
   runMonitor,
 } from "../../pool/monitor";
-import { classify, type NtpHeader, type NtpSample, NtpTimeoutError } from "../../verify/ntpClient";
 import { fakeHeader } from "./pool-fakes";
 
 const answer = (offsetMs: number, stratum = 2): CheckOutcome => ({

@@ -2,6 +2,13 @@ import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import {
+  type NtpHeader,
+  type NtpSample,
+  NtpTimeoutError,
+  parseHeader,
+  queryNtp,
+} from "../../ntp/client";
 import { runCli } from "../../pool/cli";
 import { loadStackOutputs, parseStackOutputs, parseStackOutputsText } from "../../pool/outputs";
 import {
@@ -11,13 +18,6 @@ import {
   probeAddress,
   renderRegistration,
 } from "../../pool/register";
-import {
-  type NtpHeader,
-  type NtpSample,
-  NtpTimeoutError,
-  parseHeader,
-  queryNtp,
-} from "../../verify/ntpClient";
 import { type FakeNtpServer, startFakeNtp } from "./pool-fakes";
 
 const servers: FakeNtpServer[] = [];
@@ -49,7 +49,7 @@ function member(name: string, ipv4: string, ipv6: string | null) {
   };
 }
 
-describe("verify/ntpClient queryNtp against the in-process fake NTP server (loopback)", () => {
+describe("ntp/client queryNtp against the in-process fake NTP server (loopback)", () => {
   it("gets stratum and a small offset over IPv4", async () => {
     const s = await fake({ stratum: 3 });
     const r = await queryNtp({ address: s.address, port: s.port, timeoutMs: 2000 });
@@ -73,7 +73,7 @@ describe("verify/ntpClient queryNtp against the in-process fake NTP server (loop
   });
 });
 
-/** A reply as verify/ntpClient decodes it, built from real packet bytes. */
+/** A reply as ntp/client decodes it, built from real packet bytes. */
 function result(stratum: number, leap = 0, kiss: string | null = null): NtpSample {
   const b = Buffer.alloc(48);
   b[0] = (leap << 6) | (4 << 3) | 4;

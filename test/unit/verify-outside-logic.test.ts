@@ -6,7 +6,7 @@ import {
   NtpTimeoutError,
   Pacer,
   type QueryOptions,
-} from "../../verify/ntpClient";
+} from "../../ntp/client";
 import {
   CheckFailure,
   type OutsideDeps,
