@@ -5,6 +5,7 @@
  */
 import { parse as parseYaml } from "yaml";
 import { checkUpstream, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../components/validate";
+import { portRangeCovers } from "../ntp/portRange";
 
 export const TYPES = {
   droplet: "digitalocean:index/droplet:Droplet",
@@ -29,22 +30,6 @@ function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
 }
 
-/**
- * Whether a DigitalOcean port range ("123", "100-200", "all", or absent = all for
- * tcp/udp, per the provider docs) covers `port`.
- */
-export function portRangeCovers(portRange: unknown, port: number): boolean {
-  if (portRange === undefined || portRange === null || portRange === "" || portRange === "all") {
-    return true;
-  }
-  const text = String(portRange).trim();
-  const m = text.match(/^(\d+)(?:-(\d+))?$/);
-  if (!m) return false;
-  const lo = Number(m[1]);
-  const hi = m[2] === undefined ? lo : Number(m[2]);
-  return port >= lo && port <= hi;
-}
-
 function rulesFor(value: unknown): Rule[] {
   return Array.isArray(value) ? (value as Rule[]) : [];
 }
@@ -59,7 +44,10 @@ function allowsFrom(
   return rules.some(
     (r) =>
       String(r.protocol).toLowerCase() === protocol &&
-      portRangeCovers(r.portRange, port) &&
+      portRangeCovers(
+        r.portRange === undefined || r.portRange === null ? undefined : String(r.portRange),
+        port,
+      ) &&
       strings(r[key]).includes(cidr),
   );
 }

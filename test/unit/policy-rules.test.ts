@@ -18,7 +18,6 @@ import {
   checkReservedIps,
   checkSshExposure,
   extractNtpConf,
-  portRangeCovers,
   type StackResource,
   TYPES,
 } from "../../policy/rules";
@@ -34,21 +33,6 @@ const GOOD_CONF = conf([
   "restrict default kod limited nomodify noquery",
   "restrict 127.0.0.1",
 ]);
-
-describe("portRangeCovers", () => {
-  it.each([
-    ["123", true],
-    ["100-200", true],
-    ["124-200", false],
-    ["all", true],
-    [undefined, true],
-    ["22", false],
-    ["1-65535", true],
-    ["nonsense", false],
-  ])("%s covers 123: %s", (range, expected) => {
-    expect(portRangeCovers(range, 123)).toBe(expected);
-  });
-});
 
 describe("checkFirewall", () => {
   it("accepts what the project's firewall builder produces", () => {
