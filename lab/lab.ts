@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ipaddr from "ipaddr.js";
 import { portRangeCovers } from "../ntp/portRange";
+import { ntpConfOf, upstreamNames } from "../ntp/userData";
 import type {
   DropletNetwork,
   DropletPort,
@@ -33,7 +34,6 @@ import {
   startUpstream,
   type Upstream,
   type UpstreamKind,
-  upstreamsFromUserData,
 } from "./upstreams";
 
 export const GUEST_DIR = join(__dirname, "guest");
@@ -249,7 +249,7 @@ export class Lab implements Realiser {
     this.dropletCount += 1;
     const n = this.dropletCount;
     const id = String(spec.id);
-    const names = spec.userData ? upstreamsFromUserData(spec.userData) : [];
+    const names = upstreamNames(ntpConfOf(spec.userData) ?? "");
     await this.ensureUpstreams(names);
     const d = new Droplet(
       {

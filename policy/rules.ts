@@ -3,9 +3,9 @@
  * directly (no policy engine). policy/index.ts wires them into a CrossGuard pack. Each
  * function returns the violations it found; an empty list means compliant.
  */
-import { parse as parseYaml } from "yaml";
 import { checkUpstream, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../components/validate";
 import { portRangeCovers } from "../ntp/portRange";
+import { ntpConfDirectives, ntpConfOf } from "../ntp/userData";
 
 export const TYPES = {
   droplet: "digitalocean:index/droplet:Droplet",
@@ -86,45 +86,10 @@ export function checkSshExposure(props: Record<string, unknown>): string[] {
     );
 }
 
-/**
- * The ntp.conf a droplet's user-data writes: the `write_files` entry ending in `ntp.conf`
- * of a `#cloud-config` document (plain or base64). Undefined when there is none.
- */
-export function extractNtpConf(userData: string): string | undefined {
-  if (!userData.startsWith("#cloud-config")) {
-    return undefined;
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(userData);
-  } catch {
-    return undefined;
-  }
-  const files = (doc as { write_files?: unknown } | null)?.write_files;
-  if (!Array.isArray(files)) return undefined;
-  for (const f of files as { path?: unknown; content?: unknown; encoding?: unknown }[]) {
-    if (typeof f.path !== "string" || !/(^|\/)ntp\.conf$/.test(f.path)) continue;
-    if (typeof f.content !== "string") return "";
-    const enc = typeof f.encoding === "string" ? f.encoding.toLowerCase() : "";
-    return enc === "b64" || enc === "base64"
-      ? Buffer.from(f.content, "base64").toString("utf8")
-      : f.content;
-  }
-  return undefined;
-}
-
-function directives(conf: string): string[][] {
-  return conf
-    .split("\n")
-    .map((line) => line.replace(/#.*/, "").trim())
-    .filter((line) => line !== "")
-    .map((line) => line.split(/\s+/));
-}
-
 /** The pool's rules for the daemon's configuration (ntppool.org/join/configuration, RFC 8633). */
 export function checkNtpConf(conf: string): string[] {
   const problems: string[] = [];
-  const lines = directives(conf);
+  const lines = ntpConfDirectives(conf);
   const servers = lines.filter((d) => d[0] === "server");
   if (servers.length < MIN_UPSTREAMS || servers.length > MAX_UPSTREAMS) {
     problems.push(
@@ -181,7 +146,7 @@ export function checkDropletUserData(props: Record<string, unknown>): string[] {
   if (typeof userData !== "string" || userData === "") {
     return ["userData: empty; the droplet would not be configured as a pool member"];
   }
-  const conf = extractNtpConf(userData);
+  const conf = ntpConfOf(userData);
   if (conf === undefined) {
     return [
       "userData: no #cloud-config write_files entry for ntp.conf; cannot check the pool rules",

@@ -10,7 +10,6 @@ import {
   translateRule,
 } from "../../lab/firewall";
 import { resizeMembers } from "../../lab/stack";
-import { upstreamsFromUserData } from "../../lab/upstreams";
 
 describe("lab firewall translation", () => {
   it.each([
@@ -108,12 +107,6 @@ describe("lab firewall translation", () => {
 });
 
 describe("lab helpers", () => {
-  it("reads upstream names from the user-data's ntp.conf", () => {
-    const ud =
-      "#cloud-config\nwrite_files:\n  - path: /etc/ntpsec/ntp.conf\n    content: |\n      server a.example iburst\n      pool b.example\n      server a.example\n  - path: /etc/other\n    content: server c.example\n";
-    expect(upstreamsFromUserData(ud)).toEqual(["a.example", "b.example"]);
-  });
-
   it("resizes the member list: first N, then copies of the first", () => {
     const list = [
       { name: "a", region: "ams3" },

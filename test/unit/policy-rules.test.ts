@@ -10,6 +10,7 @@ import { stringify } from "yaml";
 import { renderNtpConf } from "../../cloud-init/ntpConf";
 import { renderUserData } from "../../cloud-init/userData";
 import { buildFirewallRules } from "../../components/firewallRules";
+import { ntpConfOf } from "../../ntp/userData";
 import { policies } from "../../policy/policies";
 import {
   checkDropletUserData,
@@ -17,7 +18,6 @@ import {
   checkNtpConf,
   checkReservedIps,
   checkSshExposure,
-  extractNtpConf,
   type StackResource,
   TYPES,
 } from "../../policy/rules";
@@ -135,7 +135,7 @@ describe("checkNtpConf", () => {
 describe("user-data", () => {
   it("finds ntp.conf in the project's rendered user-data and accepts it", () => {
     const userData = renderUserData({ upstreams: UPSTREAMS, reservedIpv6: "2001:db8::5" });
-    expect(extractNtpConf(userData)).toBe(renderNtpConf(UPSTREAMS));
+    expect(ntpConfOf(userData)).toBe(renderNtpConf(UPSTREAMS));
     expect(checkDropletUserData({ userData })).toEqual([]);
   });
 
