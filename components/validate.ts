@@ -1,5 +1,6 @@
 import * as ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { checkUpstream, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../ntp/upstreamRules";
 import { DEFAULTS } from "./defaults";
 
 /** One pool member, with every default applied. */
@@ -80,35 +81,8 @@ export const SETTING_NAMES = [
  */
 export const SUPPORTED_IMAGES: readonly string[] = ["debian-12-x64", "ubuntu-24-04-x64"];
 
-/** RFC 8633 §3.2 / ntppool.org "join": 4 to 7 upstreams; fewer cannot outvote a falseticker. */
-export const MIN_UPSTREAMS = 4;
-export const MAX_UPSTREAMS = 7;
 export const MIN_VERIFY_TIMEOUT_SECONDS = 60;
 export const MAX_VERIFY_TIMEOUT_SECONDS = 3600;
-
-/**
- * Public NTP services that smear leap seconds. RFC 8633 §3.7.1: a smearing source MUST NOT
- * feed a public server. Google: developers.google.com/time/smear; Meta:
- * engineering.fb.com/2020/03/18/production-engineering/ntp-service; Amazon:
- * docs.aws.amazon.com/AWSEC2/latest/UserGuide/set-time.html ("leap smearing").
- */
-const SMEARING_NAMES: readonly (readonly [RegExp, string])[] = [
-  [/(^|\.)time\.google\.com$/, "Google"],
-  [/^time[1-4]\.google\.com$/, "Google"],
-  [/^time\.android\.com$/, "Google"],
-  [/(^|\.)time\.facebook\.com$/, "Meta"],
-  [/^time[1-5]\.facebook\.com$/, "Meta"],
-  [/^time\.aws\.com$/, "Amazon"],
-];
-/** Google's anycast addresses (time.google.com) and Amazon Time Sync's link-local address. */
-const SMEARING_ADDRESSES: Record<string, string> = {
-  "216.239.35.0": "Google",
-  "216.239.35.4": "Google",
-  "216.239.35.8": "Google",
-  "216.239.35.12": "Google",
-  "169.254.169.123": "Amazon",
-  "fd00:ec2::123": "Amazon",
-};
 
 // A DNS label: DigitalOcean turns the droplet name into the guest's hostname, and the
 // name also prefixes tags and firewall names, whose character sets are narrower still.
@@ -117,7 +91,6 @@ const MEMBER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 // docs.digitalocean.com/platform/regional-availability/
 const REGION_SLUG = /^[a-z]{3}[0-9]$/;
 const SLUG = /^[a-z0-9][a-z0-9.-]{0,63}$/;
-const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 // DigitalOcean tag names: letters, numbers, colons, dashes and underscores, up to 255.
 const TAG = /^[A-Za-z0-9:_-]{1,255}$/;
 // An MD5 fingerprint as DigitalOcean shows it, or a numeric key id.
@@ -325,44 +298,6 @@ export function checkUpstreams(
   return problems;
 }
 
-/** Why one upstream is unacceptable, or undefined when it is fine. */
-export function checkUpstream(upstream: string): string | undefined {
-  if (
-    ipaddr.isValid(upstream) &&
-    (ipaddr.IPv4.isValidFourPartDecimal(upstream) || ipaddr.IPv6.isValid(upstream))
-  ) {
-    const smearing =
-      SMEARING_ADDRESSES[ipaddr.parse(upstream).toNormalizedString()] ??
-      SMEARING_ADDRESSES[upstream];
-    if (smearing !== undefined) {
-      return smearingRule(smearing);
-    }
-    const range = ipaddr.parse(upstream).range();
-    if (range === "loopback" || range === "unspecified") {
-      // 127.127.t.u is the classic syntax for reference clocks such as LOCAL.
-      return "must not be a loopback address: the pool forbids the LOCAL clock and a member cannot be its own upstream";
-    }
-    if (range === "multicast" || range === "broadcast" || range === "linkLocal") {
-      return `must be a unicast server address, not ${range}`;
-    }
-    return undefined;
-  }
-  if (upstream.length > 253 || !upstream.includes(".")) {
-    return "must be a fully qualified hostname or an IP address";
-  }
-  if (!upstream.split(".").every((label) => HOST_LABEL.test(label))) {
-    return "must be a hostname (letters, digits, hyphens and dots) or an IP address";
-  }
-  if (/(^|\.)pool\.ntp\.org$/.test(upstream)) {
-    return "must not be a pool.ntp.org name: a pool member may not take time from the pool (ntppool.org/join/configuration)";
-  }
-  const smearing = SMEARING_NAMES.find(([re]) => re.test(upstream));
-  if (smearing !== undefined) {
-    return smearingRule(smearing[1]);
-  }
-  return undefined;
-}
-
 /** Why a CIDR is unacceptable, or undefined. */
 export function checkCidr(cidr: string): string | undefined {
   if (!cidr.includes("/") || !ipaddr.isValidCIDR(cidr)) {
@@ -377,10 +312,6 @@ export function checkCidr(cidr: string): string | undefined {
     return `has host bits set; the network is ${network.toString()}/${bits}`;
   }
   return undefined;
-}
-
-function smearingRule(vendor: string): string {
-  return `${vendor}'s public NTP smears leap seconds, which RFC 8633 §3.7.1 forbids for public servers`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {

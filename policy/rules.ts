@@ -3,8 +3,8 @@
  * directly (no policy engine). policy/index.ts wires them into a CrossGuard pack. Each
  * function returns the violations it found; an empty list means compliant.
  */
-import { checkUpstream, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../components/validate";
 import { portRangeCovers } from "../ntp/portRange";
+import { checkUpstream, isPoolNtpName, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../ntp/upstreamRules";
 import { ntpConfDirectives, ntpConfOf } from "../ntp/userData";
 
 export const TYPES = {
@@ -109,7 +109,7 @@ export function checkNtpConf(conf: string): string[] {
         `ntp.conf: \`${d.join(" ")}\` uses burst, which floods the upstream (use iburst only)`,
       );
     }
-    if (/(^|\.)pool\.ntp\.org\.?$/i.test(host)) {
+    if (isPoolNtpName(host)) {
       problems.push(
         `ntp.conf: upstream ${host} is a pool.ntp.org name; a pool member must not take time from the pool`,
       );
