@@ -3,40 +3,6 @@ import { z } from "zod";
 import { checkUpstream, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../ntp/upstreamRules";
 import { DEFAULTS } from "./defaults";
 
-/** One pool member, with every default applied. */
-export interface MemberConfig {
-  /** Droplet name and prefix of every resource of the member (a DNS label). */
-  readonly name: string;
-  /** DigitalOcean region slug, e.g. `ams3`. */
-  readonly region: string;
-  /** Droplet size slug. */
-  readonly size: string;
-  /** Droplet image slug. */
-  readonly image: string;
-  /** Whether the member also serves on a reserved IPv6 address. */
-  readonly ipv6: boolean;
-  /** The member's 4–7 upstream NTP servers (hostnames or IP literals). */
-  readonly upstreams: readonly string[];
-}
-
-/** The validated fleet. */
-export interface FleetConfig {
-  readonly members: readonly MemberConfig[];
-  /** Who may reach TCP 22 (CIDRs); must include the machine running `pulumi up`. */
-  readonly sshSourceCidrs: readonly string[];
-  /** Existing DigitalOcean SSH keys (fingerprints or ids) for human login. */
-  readonly sshKeyFingerprints: readonly string[];
-  /** Extra tags on every droplet. */
-  readonly tags: readonly string[];
-  /** DigitalOcean project to create for the fleet's resources; none when undefined. */
-  readonly projectName?: string;
-  readonly protectReservedIp: boolean;
-  /** Seconds. */
-  readonly verifyTimeoutSeconds: number;
-  /** Fail, instead of warn and skip, when the deployer cannot reach IPv6. */
-  readonly requireIpv6OutsideCheck: boolean;
-}
-
 export interface ParseResult {
   readonly config: FleetConfig;
   /** Accepted but risky settings, e.g. SSH open to the world. */
@@ -52,22 +18,6 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
-
-/** The settings of the `ntp-pool` config namespace; anything else there is a typo. */
-export const SETTING_NAMES = [
-  "members",
-  "size",
-  "image",
-  "ipv6",
-  "upstreams",
-  "sshSourceCidrs",
-  "sshKeyFingerprints",
-  "tags",
-  "projectName",
-  "protectReservedIp",
-  "verifyTimeoutSeconds",
-  "requireIpv6OutsideCheck",
-] as const;
 
 /**
  * Images whose first boot the user-data is written for: cloud-init that runs `packages:`
@@ -97,28 +47,76 @@ const TAG = /^[A-Za-z0-9:_-]{1,255}$/;
 const SSH_KEY_REF = /^([0-9a-f]{2}(:[0-9a-f]{2}){15}|[0-9]{1,12})$/;
 
 const stringList = z.array(z.string());
+
+/**
+ * The settings of the `ntp-pool` config namespace, declared once: their names
+ * ({@link SETTING_NAMES}), their types ({@link FleetConfig}) and their defaults (from
+ * components/defaults.ts, applied here and nowhere else in parsing) all derive from this
+ * shape. Anything else in the namespace is a typo. `Pulumi.yaml` declares the same names and
+ * defaults for the CLI; test/unit/validate.test.ts keeps the two equal.
+ */
 const memberShape = z.strictObject({
+  /** Droplet name and prefix of every resource of the member (a DNS label). */
   name: z.string(),
+  /** DigitalOcean region slug, e.g. `ams3`. */
   region: z.string(),
+  /** Droplet size slug; the fleet's `size` when unset. */
   size: z.string().optional(),
+  /** Droplet image slug; the fleet's `image` when unset. */
   image: z.string().optional(),
+  /** Whether the member also serves on a reserved IPv6 address; the fleet's when unset. */
   ipv6: z.boolean().optional(),
+  /** The member's 4–7 upstream NTP servers; the fleet's `upstreams` when unset. */
   upstreams: stringList.optional(),
 });
 const fleetShape = z.strictObject({
   members: z.array(memberShape),
-  size: z.string().optional(),
-  image: z.string().optional(),
-  ipv6: z.boolean().optional(),
+  /** Droplet size slug for members that do not set their own. */
+  size: z.string().default(DEFAULTS.size),
+  /** Droplet image slug for members that do not set their own. */
+  image: z.string().default(DEFAULTS.image),
+  /** Also serve on a reserved IPv6 address (members may override). */
+  ipv6: z.boolean().default(DEFAULTS.ipv6),
+  /** Fleet-wide upstreams (members may override); no default: the user must choose them. */
   upstreams: stringList.optional(),
+  /** Who may reach TCP 22 (CIDRs); must include the machine running `pulumi up`. */
   sshSourceCidrs: stringList,
-  sshKeyFingerprints: stringList.optional(),
-  tags: stringList.optional(),
+  /** Existing DigitalOcean SSH keys (fingerprints or ids) for human login. */
+  sshKeyFingerprints: stringList.default(() => [...DEFAULTS.sshKeyFingerprints]),
+  /** Extra tags on every droplet. */
+  tags: stringList.default(() => [...DEFAULTS.tags]),
+  /** DigitalOcean project to create for the fleet's resources; none when undefined. */
   projectName: z.string().optional(),
-  protectReservedIp: z.boolean().optional(),
-  verifyTimeoutSeconds: z.number().optional(),
-  requireIpv6OutsideCheck: z.boolean().optional(),
+  /** Protect the reserved IPs from deletion. */
+  protectReservedIp: z.boolean().default(DEFAULTS.protectReservedIp),
+  /** Seconds the post-deploy verification may take. */
+  verifyTimeoutSeconds: z.number().default(DEFAULTS.verifyTimeoutSeconds),
+  /** Fail, instead of warn and skip, when the deployer cannot reach IPv6. */
+  requireIpv6OutsideCheck: z.boolean().default(DEFAULTS.requireIpv6OutsideCheck),
 });
+
+/** The names of the `ntp-pool` settings, in declaration order. */
+export const SETTING_NAMES = Object.keys(fleetShape.shape) as readonly SettingName[];
+export type SettingName = keyof typeof fleetShape.shape;
+
+/** Arrays made read-only, one level down (the config is shared, never changed). */
+type Frozen<T> = {
+  readonly [K in keyof T]: T[K] extends readonly (infer U)[] ? readonly U[] : T[K];
+};
+type Settings = z.output<typeof fleetShape>;
+/** Settings a member inherits from the fleet unless it sets its own. */
+type Inherited = "size" | "image" | "ipv6" | "upstreams";
+
+/** One pool member, with every default and fleet-wide value applied. */
+export type MemberConfig = Frozen<
+  Pick<z.output<typeof memberShape>, "name" | "region"> &
+    Pick<Settings, Exclude<Inherited, "upstreams">> & { upstreams: string[] }
+>;
+
+/** The validated fleet: the settings with their defaults, members resolved. */
+export type FleetConfig = Frozen<
+  Omit<Settings, "members" | Inherited> & { members: readonly MemberConfig[] }
+>;
 
 /**
  * Validates raw settings (as read from the stack's config) and applies the defaults.
@@ -157,19 +155,19 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
         `${at}.region: must be a DigitalOcean region slug, three letters and a digit such as "ams3" (got ${show(m.region)})`,
       );
     }
-    const size = m.size ?? input.size ?? DEFAULTS.size;
+    const size = m.size ?? input.size;
     if (!SLUG.test(size)) {
       problems.push(
         `${m.size === undefined ? "size" : `${at}.size`}: must be a DigitalOcean size slug such as "s-1vcpu-1gb" (got ${show(size)})`,
       );
     }
-    const image = m.image ?? input.image ?? DEFAULTS.image;
+    const image = m.image ?? input.image;
     if (!SUPPORTED_IMAGES.includes(image)) {
       problems.push(
         `${m.image === undefined ? "image" : `${at}.image`}: must be one of ${SUPPORTED_IMAGES.join(", ")} — the images whose first boot the user-data is written for (NTPsec 1.2 packaged as ntpsec, cloud-init running packages before runcmd) (got ${show(image)})`,
       );
     }
-    const ipv6 = m.ipv6 ?? input.ipv6 ?? DEFAULTS.ipv6;
+    const ipv6 = m.ipv6 ?? input.ipv6;
     const upstreamsAt = m.upstreams === undefined ? "upstreams" : `${at}.upstreams`;
     const upstreams = (m.upstreams ?? input.upstreams ?? []).map((u) => u.trim().toLowerCase());
     if (m.upstreams === undefined && input.upstreams === undefined) {
@@ -208,7 +206,7 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       );
     }
   });
-  const sshKeyFingerprints = input.sshKeyFingerprints ?? DEFAULTS.sshKeyFingerprints;
+  const { sshKeyFingerprints, tags, verifyTimeoutSeconds } = input;
   sshKeyFingerprints.forEach((fp, i) => {
     if (!SSH_KEY_REF.test(fp)) {
       problems.push(
@@ -216,7 +214,6 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       );
     }
   });
-  const tags = input.tags ?? DEFAULTS.tags;
   tags.forEach((tag, i) => {
     if (!TAG.test(tag)) {
       problems.push(
@@ -236,7 +233,6 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       );
     }
   }
-  const verifyTimeoutSeconds = input.verifyTimeoutSeconds ?? DEFAULTS.verifyTimeoutSeconds;
   if (
     !Number.isInteger(verifyTimeoutSeconds) ||
     verifyTimeoutSeconds < MIN_VERIFY_TIMEOUT_SECONDS ||
@@ -258,9 +254,9 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       sshKeyFingerprints,
       tags,
       projectName: input.projectName,
-      protectReservedIp: input.protectReservedIp ?? DEFAULTS.protectReservedIp,
+      protectReservedIp: input.protectReservedIp,
       verifyTimeoutSeconds,
-      requireIpv6OutsideCheck: input.requireIpv6OutsideCheck ?? DEFAULTS.requireIpv6OutsideCheck,
+      requireIpv6OutsideCheck: input.requireIpv6OutsideCheck,
     },
     warnings,
   };

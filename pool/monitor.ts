@@ -14,7 +14,8 @@
  *
  * Addresses are checked in rounds: in each sample slot every address and the reference are
  * asked once, concurrently, so the reference is asked once per slot however many addresses
- * there are (a reference asked faster than every 2 s would rate-limit us, LAB-NOTES §7).
+ * there are (a reference asked faster than every 2 s would rate-limit us: NTPsec's `limited`,
+ * which test/real/verify-outside.test.ts floods into KoD RATE).
  */
 import { lookup } from "node:dns/promises";
 import { writeFileSync } from "node:fs";

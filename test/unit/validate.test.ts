@@ -35,6 +35,28 @@ describe("parseFleetConfig", () => {
     });
   });
 
+  it("derives the setting names and the config's fields from one declaration", () => {
+    expect(SETTING_NAMES).toEqual([
+      "members",
+      "size",
+      "image",
+      "ipv6",
+      "upstreams",
+      "sshSourceCidrs",
+      "sshKeyFingerprints",
+      "tags",
+      "projectName",
+      "protectReservedIp",
+      "verifyTimeoutSeconds",
+      "requireIpv6OutsideCheck",
+    ]);
+    // The four a member inherits live on each member instead.
+    const inherited = ["size", "image", "ipv6", "upstreams"];
+    const { config } = parseFleetConfig(BASE);
+    expect(Object.keys(config)).toEqual(SETTING_NAMES.filter((n) => !inherited.includes(n)));
+    expect(Object.keys(config.members[0] ?? {})).toEqual(["name", "region", ...inherited]);
+  });
+
   it("lets a member override the fleet's size, image, IPv6 and upstreams", () => {
     const own = ["a.example.net", "b.example.net", "c.example.net", "192.0.2.1"];
     const { config } = parseFleetConfig({
