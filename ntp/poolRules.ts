@@ -7,9 +7,9 @@
  * Sources: ntppool/monitor client/monitor/monitor.go `CheckHost` (3 samples, 2 s headway,
  * 3 s timeout, the lowest round trip counts, a kiss-o'-death in any sample ends the
  * check); scorer/statusscore/statusscore.go (`Stratum == 0` → −5, stratum ≥ 8 or
- * |offset| > 3 s → −4; the leap indicator is stored, not scored); the pool's published step
- * table and threshold (ntppool.org/scores help, ntppool.org/join); RFC 5905 for what a
- * client discards.
+ * |offset| > 3 s → −4; the leap indicator is recorded, not scored); the step table and the
+ * threshold of 10 the pool publishes for its scores; the add form at manage.ntppool.org
+ * (stratum 1–5); RFC 5905 for what a client discards.
  */
 
 /** Every constant of the pool's rules; the CLI and check defaults derive from these. */
