@@ -1,13 +1,16 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, type FleetConfig, parseFleetConfig } from "./validate";
+import { ConfigError, type FleetConfig, parseFleetConfig, type SettingName } from "./validate";
 
 export type { FleetConfig, MemberConfig } from "./validate";
 
 /** The project's config namespace (`ntp-pool:members`, ...), from `Pulumi.yaml`'s name. */
 export const CONFIG_NAMESPACE = "ntp-pool";
 
-/** Settings read as plain text; every other one is JSON (lists, mappings, numbers, booleans). */
-const TEXT_SETTINGS: ReadonlySet<string> = new Set(["projectName"]);
+/**
+ * Settings read as plain text; every other one is JSON (lists, mappings, numbers, booleans).
+ * A name here that components/validate.ts does not declare fails to compile.
+ */
+const TEXT_SETTINGS: ReadonlySet<string> = new Set<SettingName>(["projectName"]);
 
 /**
  * Reads and validates the stack's `ntp-pool:*` settings before any resource exists.

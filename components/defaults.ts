@@ -1,6 +1,8 @@
 /**
- * Every default of the project, in one place. `Pulumi.yaml` declares the same values for
- * the CLI; `test/unit/defaults.test.ts` fails if the two ever disagree.
+ * Every default of the project, in one place; components/validate.ts applies them to the
+ * settings it declares. `Pulumi.yaml` declares the same values for the CLI;
+ * test/unit/validate.test.ts ("declares the config namespace's settings ...") fails if the
+ * two ever disagree.
  */
 export const DEFAULTS = {
   /**
@@ -15,7 +17,10 @@ export const DEFAULTS = {
   size: "s-1vcpu-1gb",
   /** IPv4 and IPv6 are separate pool servers; offering both is what the pool asks for. */
   ipv6: true,
-  /** The reserved IP is the member's identity in the pool for years (DESIGN.md). */
+  /**
+   * The reserved IP is the member's identity in the pool for years (ntppool.org/join asks
+   * for a static address; the pool knows a server only by it).
+   */
   protectReservedIp: true,
   /** Seconds the post-deploy check waits for cloud-init and the first sync. */
   verifyTimeoutSeconds: 600,

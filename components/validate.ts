@@ -1,40 +1,7 @@
 import * as ipaddr from "ipaddr.js";
 import { z } from "zod";
+import { checkUpstream, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../ntp/upstreamRules";
 import { DEFAULTS } from "./defaults";
-
-/** One pool member, with every default applied. */
-export interface MemberConfig {
-  /** Droplet name and prefix of every resource of the member (a DNS label). */
-  readonly name: string;
-  /** DigitalOcean region slug, e.g. `ams3`. */
-  readonly region: string;
-  /** Droplet size slug. */
-  readonly size: string;
-  /** Droplet image slug. */
-  readonly image: string;
-  /** Whether the member also serves on a reserved IPv6 address. */
-  readonly ipv6: boolean;
-  /** The member's 4–7 upstream NTP servers (hostnames or IP literals). */
-  readonly upstreams: readonly string[];
-}
-
-/** The validated fleet. */
-export interface FleetConfig {
-  readonly members: readonly MemberConfig[];
-  /** Who may reach TCP 22 (CIDRs); must include the machine running `pulumi up`. */
-  readonly sshSourceCidrs: readonly string[];
-  /** Existing DigitalOcean SSH keys (fingerprints or ids) for human login. */
-  readonly sshKeyFingerprints: readonly string[];
-  /** Extra tags on every droplet. */
-  readonly tags: readonly string[];
-  /** DigitalOcean project to create for the fleet's resources; none when undefined. */
-  readonly projectName?: string;
-  readonly protectReservedIp: boolean;
-  /** Seconds. */
-  readonly verifyTimeoutSeconds: number;
-  /** Fail, instead of warn and skip, when the deployer cannot reach IPv6. */
-  readonly requireIpv6OutsideCheck: boolean;
-}
 
 export interface ParseResult {
   readonly config: FleetConfig;
@@ -52,22 +19,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** The settings of the `ntp-pool` config namespace; anything else there is a typo. */
-export const SETTING_NAMES = [
-  "members",
-  "size",
-  "image",
-  "ipv6",
-  "upstreams",
-  "sshSourceCidrs",
-  "sshKeyFingerprints",
-  "tags",
-  "projectName",
-  "protectReservedIp",
-  "verifyTimeoutSeconds",
-  "requireIpv6OutsideCheck",
-] as const;
-
 /**
  * Images whose first boot the user-data is written for: cloud-init that runs `packages:`
  * before `runcmd` (the install script relies on it), NTPsec 1.2 packaged as `ntpsec` with
@@ -80,35 +31,8 @@ export const SETTING_NAMES = [
  */
 export const SUPPORTED_IMAGES: readonly string[] = ["debian-12-x64", "ubuntu-24-04-x64"];
 
-/** RFC 8633 §3.2 / ntppool.org "join": 4 to 7 upstreams; fewer cannot outvote a falseticker. */
-export const MIN_UPSTREAMS = 4;
-export const MAX_UPSTREAMS = 7;
 export const MIN_VERIFY_TIMEOUT_SECONDS = 60;
 export const MAX_VERIFY_TIMEOUT_SECONDS = 3600;
-
-/**
- * Public NTP services that smear leap seconds. RFC 8633 §3.7.1: a smearing source MUST NOT
- * feed a public server. Google: developers.google.com/time/smear; Meta:
- * engineering.fb.com/2020/03/18/production-engineering/ntp-service; Amazon:
- * docs.aws.amazon.com/AWSEC2/latest/UserGuide/set-time.html ("leap smearing").
- */
-const SMEARING_NAMES: readonly (readonly [RegExp, string])[] = [
-  [/(^|\.)time\.google\.com$/, "Google"],
-  [/^time[1-4]\.google\.com$/, "Google"],
-  [/^time\.android\.com$/, "Google"],
-  [/(^|\.)time\.facebook\.com$/, "Meta"],
-  [/^time[1-5]\.facebook\.com$/, "Meta"],
-  [/^time\.aws\.com$/, "Amazon"],
-];
-/** Google's anycast addresses (time.google.com) and Amazon Time Sync's link-local address. */
-const SMEARING_ADDRESSES: Record<string, string> = {
-  "216.239.35.0": "Google",
-  "216.239.35.4": "Google",
-  "216.239.35.8": "Google",
-  "216.239.35.12": "Google",
-  "169.254.169.123": "Amazon",
-  "fd00:ec2::123": "Amazon",
-};
 
 // A DNS label: DigitalOcean turns the droplet name into the guest's hostname, and the
 // name also prefixes tags and firewall names, whose character sets are narrower still.
@@ -117,35 +41,82 @@ const MEMBER_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 // docs.digitalocean.com/platform/regional-availability/
 const REGION_SLUG = /^[a-z]{3}[0-9]$/;
 const SLUG = /^[a-z0-9][a-z0-9.-]{0,63}$/;
-const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 // DigitalOcean tag names: letters, numbers, colons, dashes and underscores, up to 255.
 const TAG = /^[A-Za-z0-9:_-]{1,255}$/;
 // An MD5 fingerprint as DigitalOcean shows it, or a numeric key id.
 const SSH_KEY_REF = /^([0-9a-f]{2}(:[0-9a-f]{2}){15}|[0-9]{1,12})$/;
 
 const stringList = z.array(z.string());
+
+/**
+ * The settings of the `ntp-pool` config namespace, declared once: their names
+ * ({@link SETTING_NAMES}), their types ({@link FleetConfig}) and their defaults (from
+ * components/defaults.ts, applied here and nowhere else in parsing) all derive from this
+ * shape. Anything else in the namespace is a typo. `Pulumi.yaml` declares the same names and
+ * defaults for the CLI; test/unit/validate.test.ts keeps the two equal.
+ */
 const memberShape = z.strictObject({
+  /** Droplet name and prefix of every resource of the member (a DNS label). */
   name: z.string(),
+  /** DigitalOcean region slug, e.g. `ams3`. */
   region: z.string(),
+  /** Droplet size slug; the fleet's `size` when unset. */
   size: z.string().optional(),
+  /** Droplet image slug; the fleet's `image` when unset. */
   image: z.string().optional(),
+  /** Whether the member also serves on a reserved IPv6 address; the fleet's when unset. */
   ipv6: z.boolean().optional(),
+  /** The member's 4–7 upstream NTP servers; the fleet's `upstreams` when unset. */
   upstreams: stringList.optional(),
 });
 const fleetShape = z.strictObject({
   members: z.array(memberShape),
-  size: z.string().optional(),
-  image: z.string().optional(),
-  ipv6: z.boolean().optional(),
+  /** Droplet size slug for members that do not set their own. */
+  size: z.string().default(DEFAULTS.size),
+  /** Droplet image slug for members that do not set their own. */
+  image: z.string().default(DEFAULTS.image),
+  /** Also serve on a reserved IPv6 address (members may override). */
+  ipv6: z.boolean().default(DEFAULTS.ipv6),
+  /** Fleet-wide upstreams (members may override); no default: the user must choose them. */
   upstreams: stringList.optional(),
+  /** Who may reach TCP 22 (CIDRs); must include the machine running `pulumi up`. */
   sshSourceCidrs: stringList,
-  sshKeyFingerprints: stringList.optional(),
-  tags: stringList.optional(),
+  /** Existing DigitalOcean SSH keys (fingerprints or ids) for human login. */
+  sshKeyFingerprints: stringList.default(() => [...DEFAULTS.sshKeyFingerprints]),
+  /** Extra tags on every droplet. */
+  tags: stringList.default(() => [...DEFAULTS.tags]),
+  /** DigitalOcean project to create for the fleet's resources; none when undefined. */
   projectName: z.string().optional(),
-  protectReservedIp: z.boolean().optional(),
-  verifyTimeoutSeconds: z.number().optional(),
-  requireIpv6OutsideCheck: z.boolean().optional(),
+  /** Protect the reserved IPs from deletion. */
+  protectReservedIp: z.boolean().default(DEFAULTS.protectReservedIp),
+  /** Seconds the post-deploy verification may take. */
+  verifyTimeoutSeconds: z.number().default(DEFAULTS.verifyTimeoutSeconds),
+  /** Fail, instead of warn and skip, when the deployer cannot reach IPv6. */
+  requireIpv6OutsideCheck: z.boolean().default(DEFAULTS.requireIpv6OutsideCheck),
 });
+
+/** The names of the `ntp-pool` settings, in declaration order. */
+export const SETTING_NAMES = Object.keys(fleetShape.shape) as readonly SettingName[];
+export type SettingName = keyof typeof fleetShape.shape;
+
+/** Arrays made read-only, one level down (the config is shared, never changed). */
+type Frozen<T> = {
+  readonly [K in keyof T]: T[K] extends readonly (infer U)[] ? readonly U[] : T[K];
+};
+type Settings = z.output<typeof fleetShape>;
+/** Settings a member inherits from the fleet unless it sets its own. */
+type Inherited = "size" | "image" | "ipv6" | "upstreams";
+
+/** One pool member, with every default and fleet-wide value applied. */
+export type MemberConfig = Frozen<
+  Pick<z.output<typeof memberShape>, "name" | "region"> &
+    Pick<Settings, Exclude<Inherited, "upstreams">> & { upstreams: string[] }
+>;
+
+/** The validated fleet: the settings with their defaults, members resolved. */
+export type FleetConfig = Frozen<
+  Omit<Settings, "members" | Inherited> & { members: readonly MemberConfig[] }
+>;
 
 /**
  * Validates raw settings (as read from the stack's config) and applies the defaults.
@@ -184,19 +155,19 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
         `${at}.region: must be a DigitalOcean region slug, three letters and a digit such as "ams3" (got ${show(m.region)})`,
       );
     }
-    const size = m.size ?? input.size ?? DEFAULTS.size;
+    const size = m.size ?? input.size;
     if (!SLUG.test(size)) {
       problems.push(
         `${m.size === undefined ? "size" : `${at}.size`}: must be a DigitalOcean size slug such as "s-1vcpu-1gb" (got ${show(size)})`,
       );
     }
-    const image = m.image ?? input.image ?? DEFAULTS.image;
+    const image = m.image ?? input.image;
     if (!SUPPORTED_IMAGES.includes(image)) {
       problems.push(
         `${m.image === undefined ? "image" : `${at}.image`}: must be one of ${SUPPORTED_IMAGES.join(", ")} — the images whose first boot the user-data is written for (NTPsec 1.2 packaged as ntpsec, cloud-init running packages before runcmd) (got ${show(image)})`,
       );
     }
-    const ipv6 = m.ipv6 ?? input.ipv6 ?? DEFAULTS.ipv6;
+    const ipv6 = m.ipv6 ?? input.ipv6;
     const upstreamsAt = m.upstreams === undefined ? "upstreams" : `${at}.upstreams`;
     const upstreams = (m.upstreams ?? input.upstreams ?? []).map((u) => u.trim().toLowerCase());
     if (m.upstreams === undefined && input.upstreams === undefined) {
@@ -235,7 +206,7 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       );
     }
   });
-  const sshKeyFingerprints = input.sshKeyFingerprints ?? DEFAULTS.sshKeyFingerprints;
+  const { sshKeyFingerprints, tags, verifyTimeoutSeconds } = input;
   sshKeyFingerprints.forEach((fp, i) => {
     if (!SSH_KEY_REF.test(fp)) {
       problems.push(
@@ -243,7 +214,6 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       );
     }
   });
-  const tags = input.tags ?? DEFAULTS.tags;
   tags.forEach((tag, i) => {
     if (!TAG.test(tag)) {
       problems.push(
@@ -263,7 +233,6 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       );
     }
   }
-  const verifyTimeoutSeconds = input.verifyTimeoutSeconds ?? DEFAULTS.verifyTimeoutSeconds;
   if (
     !Number.isInteger(verifyTimeoutSeconds) ||
     verifyTimeoutSeconds < MIN_VERIFY_TIMEOUT_SECONDS ||
@@ -285,9 +254,9 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       sshKeyFingerprints,
       tags,
       projectName: input.projectName,
-      protectReservedIp: input.protectReservedIp ?? DEFAULTS.protectReservedIp,
+      protectReservedIp: input.protectReservedIp,
       verifyTimeoutSeconds,
-      requireIpv6OutsideCheck: input.requireIpv6OutsideCheck ?? DEFAULTS.requireIpv6OutsideCheck,
+      requireIpv6OutsideCheck: input.requireIpv6OutsideCheck,
     },
     warnings,
   };
@@ -325,44 +294,6 @@ export function checkUpstreams(
   return problems;
 }
 
-/** Why one upstream is unacceptable, or undefined when it is fine. */
-export function checkUpstream(upstream: string): string | undefined {
-  if (
-    ipaddr.isValid(upstream) &&
-    (ipaddr.IPv4.isValidFourPartDecimal(upstream) || ipaddr.IPv6.isValid(upstream))
-  ) {
-    const smearing =
-      SMEARING_ADDRESSES[ipaddr.parse(upstream).toNormalizedString()] ??
-      SMEARING_ADDRESSES[upstream];
-    if (smearing !== undefined) {
-      return smearingRule(smearing);
-    }
-    const range = ipaddr.parse(upstream).range();
-    if (range === "loopback" || range === "unspecified") {
-      // 127.127.t.u is the classic syntax for reference clocks such as LOCAL.
-      return "must not be a loopback address: the pool forbids the LOCAL clock and a member cannot be its own upstream";
-    }
-    if (range === "multicast" || range === "broadcast" || range === "linkLocal") {
-      return `must be a unicast server address, not ${range}`;
-    }
-    return undefined;
-  }
-  if (upstream.length > 253 || !upstream.includes(".")) {
-    return "must be a fully qualified hostname or an IP address";
-  }
-  if (!upstream.split(".").every((label) => HOST_LABEL.test(label))) {
-    return "must be a hostname (letters, digits, hyphens and dots) or an IP address";
-  }
-  if (/(^|\.)pool\.ntp\.org$/.test(upstream)) {
-    return "must not be a pool.ntp.org name: a pool member may not take time from the pool (ntppool.org/join/configuration)";
-  }
-  const smearing = SMEARING_NAMES.find(([re]) => re.test(upstream));
-  if (smearing !== undefined) {
-    return smearingRule(smearing[1]);
-  }
-  return undefined;
-}
-
 /** Why a CIDR is unacceptable, or undefined. */
 export function checkCidr(cidr: string): string | undefined {
   if (!cidr.includes("/") || !ipaddr.isValidCIDR(cidr)) {
@@ -377,10 +308,6 @@ export function checkCidr(cidr: string): string | undefined {
     return `has host bits set; the network is ${network.toString()}/${bits}`;
   }
   return undefined;
-}
-
-function smearingRule(vendor: string): string {
-  return `${vendor}'s public NTP smears leap seconds, which RFC 8633 §3.7.1 forbids for public servers`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {

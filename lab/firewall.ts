@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import { isAllPorts, parsePortRange } from "../ntp/portRange";
 import type { FirewallRuleSpec, FirewallSpec } from "./do/realiser";
 
 /**
@@ -52,24 +53,20 @@ export interface LabPort {
 
 export const EDGE_FIREWALL_TABLE = "ntplab_fw";
 
-/** "123" → 123; "8000-9000" → "8000-9000"; "all", "0", "" or missing → null (every port). */
-export function parsePortRange(field: string, value: string | undefined): string | number | null {
-  const v = (value ?? "").trim();
-  if (v === "" || v === "all" || v === "0" || v === "1-65535") return null;
-  const single = /^(\d{1,5})$/.exec(v);
-  if (single) {
-    const p = Number(single[1]);
-    if (p >= 1 && p <= 65535) return p;
+/**
+ * The nftables port match for a rule's port range (read by ntp/portRange.ts): "123" → 123;
+ * "8000-9000" → "8000-9000"; every port ("all", "0", "1-65535", "" or missing) → null, no
+ * port match at all. Throws naming `field` when the range is not one.
+ */
+export function nftPorts(field: string, value: string | undefined): string | number | null {
+  const r = parsePortRange(value);
+  if (r === undefined) {
+    throw new Error(
+      `${field}: portRange must be "all", a port or "lo-hi" within 1-65535; got "${(value ?? "").trim()}"`,
+    );
   }
-  const range = /^(\d{1,5})-(\d{1,5})$/.exec(v);
-  if (range) {
-    const lo = Number(range[1]);
-    const hi = Number(range[2]);
-    if (lo >= 1 && hi <= 65535 && lo <= hi) return `${lo}-${hi}`;
-  }
-  throw new Error(
-    `${field}: portRange must be "all", a port or "lo-hi" within 1-65535; got "${v}"`,
-  );
+  if (isAllPorts(r)) return null;
+  return r.from === r.to ? r.from : `${r.from}-${r.to}`;
 }
 
 /** Splits addresses/CIDRs by family, normalised ("1.2.3.4" → "1.2.3.4/32"). */
@@ -145,7 +142,7 @@ export function translateRule(
   if (proto !== "tcp" && proto !== "udp") {
     throw new Error(`${field}.protocol: must be tcp, udp or icmp; got "${r.protocol}"`);
   }
-  const ports = parsePortRange(`${field}.portRange`, r.portRange);
+  const ports = nftPorts(`${field}.portRange`, r.portRange);
   const l4 = ports === null ? `meta l4proto ${proto}` : `${proto} dport ${ports}`;
   if (v4.length) lines.push(`ip ${dir} ${set(v4)} ${l4} counter accept ${comment}`);
   if (v6.length) lines.push(`ip6 ${dir} ${set(v6)} ${l4} counter accept ${comment}`);

@@ -2,6 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import ipaddr from "ipaddr.js";
+import { portRangeCovers } from "../ntp/portRange";
+import { ntpConfOf, upstreamNames } from "../ntp/userData";
 import type {
   DropletNetwork,
   DropletPort,
@@ -32,7 +34,6 @@ import {
   startUpstream,
   type Upstream,
   type UpstreamKind,
-  upstreamsFromUserData,
 } from "./upstreams";
 
 export const GUEST_DIR = join(__dirname, "guest");
@@ -248,7 +249,7 @@ export class Lab implements Realiser {
     this.dropletCount += 1;
     const n = this.dropletCount;
     const id = String(spec.id);
-    const names = spec.userData ? upstreamsFromUserData(spec.userData) : [];
+    const names = upstreamNames(ntpConfOf(spec.userData) ?? "");
     await this.ensureUpstreams(names);
     const d = new Droplet(
       {
@@ -397,7 +398,7 @@ export class Lab implements Realiser {
       let fw = labFirewall(spec);
       if (this.faults.dropOutboundNtp) {
         const outbound = fw.outboundRules.filter(
-          (r) => !(r.protocol === "udp" && opensPort(r.portRange, 123)),
+          (r) => !(r.protocol === "udp" && portRangeCovers(r.portRange, 123)),
         );
         if (!this.faultsLogged.has(spec.id))
           this.log(
@@ -436,7 +437,9 @@ export class Lab implements Realiser {
    * rule opening TCP 22, as the user's own address would be, and uses it as its source.
    */
   private async placeDeployer(fw: LabFirewall): Promise<void> {
-    const rule = fw.inboundRules.find((r) => r.protocol === "tcp" && opensPort(r.portRange, 22));
+    const rule = fw.inboundRules.find(
+      (r) => r.protocol === "tcp" && portRangeCovers(r.portRange, 22),
+    );
     const v4 = (rule?.sourceAddresses ?? []).find((a) => !a.includes(":"));
     if (!v4 || this.deployer) return;
     const [net, bits] = ipaddr.parseCIDR(v4.includes("/") ? v4 : `${v4}/32`);
@@ -607,14 +610,6 @@ export class Lab implements Realiser {
       return (e as Error).message;
     }
   }
-}
-
-/** Whether a DigitalOcean port range ("123", "1-65535", "all", missing) includes `port`. */
-export function opensPort(range: string | undefined, port: number): boolean {
-  const v = (range ?? "").trim();
-  if (v === "" || v === "all" || v === "0") return true;
-  const [lo, hi] = v.split("-").map(Number);
-  return lo !== undefined && port >= lo && port <= (hi ?? lo);
 }
 
 const chomp = (s: string): string => s.replace(/\n$/, "");

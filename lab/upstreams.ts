@@ -1,6 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
 import { imageSpawn } from "./imageExec";
 import { nextMonthStart, renderLeapFile } from "./leapFile";
 import { ADDR, addNamespace, attachToBridge, ip } from "./net";
@@ -92,25 +91,6 @@ export function renderUpstreamConf(
     `statsdir ${dir}/`,
     "",
   ].join("\n");
-}
-
-/** The NTP server names in the user-data's ntp.conf files (`server`/`pool`/`peer` lines). */
-export function upstreamsFromUserData(userData: string): string[] {
-  const doc = parse(userData) as {
-    write_files?: { path?: string; content?: string; encoding?: string }[];
-  };
-  const names: string[] = [];
-  for (const f of doc?.write_files ?? []) {
-    if (!f.path?.endsWith("ntp.conf") || typeof f.content !== "string") continue;
-    const text = /^(b64|base64)$/.test(f.encoding ?? "")
-      ? Buffer.from(f.content, "base64").toString("utf8")
-      : f.content;
-    for (const line of text.split("\n")) {
-      const m = /^\s*(server|pool|peer)\s+(\S+)/.exec(line);
-      if (m?.[2] && !names.includes(m[2])) names.push(m[2]);
-    }
-  }
-  return names;
 }
 
 export interface Upstream {

@@ -3,8 +3,9 @@
  * directly (no policy engine). policy/index.ts wires them into a CrossGuard pack. Each
  * function returns the violations it found; an empty list means compliant.
  */
-import { parse as parseYaml } from "yaml";
-import { checkUpstream, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../components/validate";
+import { portRangeCovers } from "../ntp/portRange";
+import { checkUpstream, isPoolNtpName, MAX_UPSTREAMS, MIN_UPSTREAMS } from "../ntp/upstreamRules";
+import { ntpConfDirectives, ntpConfOf } from "../ntp/userData";
 
 export const TYPES = {
   droplet: "digitalocean:index/droplet:Droplet",
@@ -29,22 +30,6 @@ function strings(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
 }
 
-/**
- * Whether a DigitalOcean port range ("123", "100-200", "all", or absent = all for
- * tcp/udp, per the provider docs) covers `port`.
- */
-export function portRangeCovers(portRange: unknown, port: number): boolean {
-  if (portRange === undefined || portRange === null || portRange === "" || portRange === "all") {
-    return true;
-  }
-  const text = String(portRange).trim();
-  const m = text.match(/^(\d+)(?:-(\d+))?$/);
-  if (!m) return false;
-  const lo = Number(m[1]);
-  const hi = m[2] === undefined ? lo : Number(m[2]);
-  return port >= lo && port <= hi;
-}
-
 function rulesFor(value: unknown): Rule[] {
   return Array.isArray(value) ? (value as Rule[]) : [];
 }
@@ -59,7 +44,10 @@ function allowsFrom(
   return rules.some(
     (r) =>
       String(r.protocol).toLowerCase() === protocol &&
-      portRangeCovers(r.portRange, port) &&
+      portRangeCovers(
+        r.portRange === undefined || r.portRange === null ? undefined : String(r.portRange),
+        port,
+      ) &&
       strings(r[key]).includes(cidr),
   );
 }
@@ -98,45 +86,10 @@ export function checkSshExposure(props: Record<string, unknown>): string[] {
     );
 }
 
-/**
- * The ntp.conf a droplet's user-data writes: the `write_files` entry ending in `ntp.conf`
- * of a `#cloud-config` document (plain or base64). Undefined when there is none.
- */
-export function extractNtpConf(userData: string): string | undefined {
-  if (!userData.startsWith("#cloud-config")) {
-    return undefined;
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(userData);
-  } catch {
-    return undefined;
-  }
-  const files = (doc as { write_files?: unknown } | null)?.write_files;
-  if (!Array.isArray(files)) return undefined;
-  for (const f of files as { path?: unknown; content?: unknown; encoding?: unknown }[]) {
-    if (typeof f.path !== "string" || !/(^|\/)ntp\.conf$/.test(f.path)) continue;
-    if (typeof f.content !== "string") return "";
-    const enc = typeof f.encoding === "string" ? f.encoding.toLowerCase() : "";
-    return enc === "b64" || enc === "base64"
-      ? Buffer.from(f.content, "base64").toString("utf8")
-      : f.content;
-  }
-  return undefined;
-}
-
-function directives(conf: string): string[][] {
-  return conf
-    .split("\n")
-    .map((line) => line.replace(/#.*/, "").trim())
-    .filter((line) => line !== "")
-    .map((line) => line.split(/\s+/));
-}
-
 /** The pool's rules for the daemon's configuration (ntppool.org/join/configuration, RFC 8633). */
 export function checkNtpConf(conf: string): string[] {
   const problems: string[] = [];
-  const lines = directives(conf);
+  const lines = ntpConfDirectives(conf);
   const servers = lines.filter((d) => d[0] === "server");
   if (servers.length < MIN_UPSTREAMS || servers.length > MAX_UPSTREAMS) {
     problems.push(
@@ -156,7 +109,7 @@ export function checkNtpConf(conf: string): string[] {
         `ntp.conf: \`${d.join(" ")}\` uses burst, which floods the upstream (use iburst only)`,
       );
     }
-    if (/(^|\.)pool\.ntp\.org\.?$/i.test(host)) {
+    if (isPoolNtpName(host)) {
       problems.push(
         `ntp.conf: upstream ${host} is a pool.ntp.org name; a pool member must not take time from the pool`,
       );
@@ -193,7 +146,7 @@ export function checkDropletUserData(props: Record<string, unknown>): string[] {
   if (typeof userData !== "string" || userData === "") {
     return ["userData: empty; the droplet would not be configured as a pool member"];
   }
-  const conf = extractNtpConf(userData);
+  const conf = ntpConfOf(userData);
   if (conf === undefined) {
     return [
       "userData: no #cloud-config write_files entry for ntp.conf; cannot check the pool rules",

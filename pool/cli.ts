@@ -70,7 +70,7 @@ export function buildProgram(io: CliIo): Command {
   program
     .command("register")
     .description(
-      "check each member address answers NTP (stratum 1–5), then print what to enter at manage.ntppool.org",
+      "check each member address answers NTP as the pool requires (stratum 1–5, synchronised, offset ≤ 100 ms), then print what to enter at manage.ntppool.org",
     )
     .option("--outputs <file>", "saved `pulumi stack output --json` (default: run the pulumi CLI)")
     .option("--stack <name>", "stack to read outputs from when running the pulumi CLI")

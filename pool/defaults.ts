@@ -1,26 +1,27 @@
+import { POOL_RULES } from "../ntp/poolRules";
+
 /**
  * Every default of the pool CLI (`npm run pool -- ...`), in one place. Stack defaults live
  * in components/defaults.ts; these only shape how this machine talks to members and the pool.
+ * The pool's own numbers (samples, timeout, threshold, stratum range) are ntp/poolRules.ts's.
  */
 export const POOL_DEFAULTS = {
   /**
-   * Milliseconds between two queries to the same address. NTPsec's `limited` (average 1 s,
-   * 20-packet burst) KoDs a 1/s poller after ~75 s (LAB-NOTES §7); every 2 s never builds up.
+   * Milliseconds between two queries to the same address: the monitor's own headway.
+   * NTPsec's `limited` (average 1 s, 20-packet burst) KoDs a 1/s poller after ~75 s
+   * (test/real/verify-outside.test.ts floods it); every 2 s never builds up.
    */
-  probeIntervalMs: 2000,
+  probeIntervalMs: POOL_RULES.sampleGapMs,
   /** Queries per address before giving up; a lost UDP packet is not a dead server. */
   probeAttempts: 3,
-  /** Milliseconds to wait for one reply: the pool monitors' own timeout (DESIGN.md). */
-  probeTimeoutMs: 3000,
-  /** Stratum range the pool's add form accepts (DESIGN.md "Pool rules"). */
-  minStratum: 1,
-  maxStratum: 5,
+  /** Milliseconds to wait for one reply: the pool monitors' own timeout. */
+  probeTimeoutMs: POOL_RULES.timeoutMs,
   /** The public score API; `/scores/<ip>/json` answers 301 to `/api/data/server/...`. */
   apiBase: "https://www.ntppool.org",
   /** History entries per request (the API's `limit`); ~1 day of checks from a few monitors. */
   historyLimit: 200,
-  /** A member is in the pool at score >= 10 (DESIGN.md "Scoring"). */
-  threshold: 10,
+  /** A member is in the pool at score >= 10. */
+  threshold: POOL_RULES.threshold,
   /**
    * Seconds between polls in `status --watch`, and the floor for `--interval`: the API
    * caches for ~2 minutes, so polling faster only re-reads the same answer.
@@ -28,10 +29,10 @@ export const POOL_DEFAULTS = {
   watchIntervalSeconds: 120,
   /** Milliseconds before an HTTP request to the score API is abandoned. */
   httpTimeoutMs: 15_000,
-  /** Samples per `monitor` check: the pool monitor's default (ntppool/monitor client/monitor/monitor.go CheckHost, `cfg.Samples = 3`). */
-  monitorSamples: 3,
-  /** Milliseconds between the samples of one check (same file: "minimum headway time is 2 seconds"). */
-  monitorSampleGapMs: 2000,
+  /** Samples per `monitor` check: the pool monitor's. */
+  monitorSamples: POOL_RULES.samples,
+  /** Milliseconds between the samples of one check: the pool monitor's headway. */
+  monitorSampleGapMs: POOL_RULES.sampleGapMs,
   /**
    * Seconds between two `monitor` checks of one address: an active pool monitor's pace
    * (ntppool/monitor server/functions.go GetServers: `IntervalActive` defaults to 9 minutes).
@@ -43,11 +44,11 @@ export const POOL_DEFAULTS = {
    */
   monitorChecks: 14,
   /** Score a `monitor` run starts from: a new server's score in the pool. */
-  monitorStartScore: 0,
+  monitorStartScore: POOL_RULES.startScore,
   /** Terminal chart size in character cells. */
   chartWidth: 60,
   chartHeight: 10,
 } as const;
 
-/** The pool's management site: registration is web-only (DESIGN.md "Pool rules"). */
+/** The pool's management site: registration is web-only (ntppool.org/join: no API). */
 export const MANAGE_URL = "https://manage.ntppool.org/manage/servers";

@@ -9,69 +9,28 @@
  *   minus reference offset, both measured from here in the same sample slot, so this
  *   machine's own clock error drops out (as verify/outsideCheck.ts does). Without one, it is
  *   the offset to this machine's clock, which is what a pool monitor (with a good clock) sees.
- * - The step per check is {@link monitorStep}; score = step + 0.95 × previous score.
+ * - The check is judged, and its step scored, by ntp/poolRules.ts judgeCheck and monitorStep
+ *   (the rules every check of this project shares); score = step + 0.95 × previous score.
  *
  * Addresses are checked in rounds: in each sample slot every address and the reference are
  * asked once, concurrently, so the reference is asked once per slot however many addresses
- * there are (a reference asked faster than every 2 s would rate-limit us, LAB-NOTES §7).
+ * there are (a reference asked faster than every 2 s would rate-limit us: NTPsec's `limited`,
+ * which test/real/verify-outside.test.ts floods into KoD RATE).
  */
 import { lookup } from "node:dns/promises";
 import { writeFileSync } from "node:fs";
 import { isIP } from "node:net";
-import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../verify/ntpClient";
+import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../ntp/client";
+import {
+  type CheckOutcome,
+  type JudgedSample,
+  type Judgement,
+  judgeCheck,
+  nextScore,
+} from "../ntp/poolRules";
 import { type Point, renderSvgChart, renderTerminalChart } from "./chart";
 import { POOL_DEFAULTS } from "./defaults";
 import { svgPathFor } from "./status";
-
-/** What one check found, as the scorer sees it. */
-export type CheckOutcome =
-  | { readonly kind: "answer"; readonly offsetMs: number; readonly stratum: number }
-  | { readonly kind: "no-answer" }
-  /** A kiss-o'-death (stratum 0) with its code: RATE, DENY, RSTR, INIT, ... */
-  | { readonly kind: "kiss"; readonly code: string };
-
-/**
- * The score step for one check (DESIGN.md "Scoring", the pool's published rules):
- *
- * | outcome                          | step                                  |
- * |----------------------------------|---------------------------------------|
- * | \|offset\| ≤ 25 ms               | +1                                    |
- * | 25 ms < \|offset\| ≤ 100 ms      | linear from +1 down to +0.5           |
- * | 100 ms < \|offset\| ≤ 750 ms     | linear from +0.5 down to −1           |
- * | \|offset\| > 750 ms              | −2                                    |
- * | \|offset\| > 3 s or stratum ≥ 8  | −4                                    |
- * | no answer                        | −5                                    |
- * | KoD RATE                         | −3.5                                  |
- * | KoD DENY / RSTR                  | −10                                   |
- * | other kiss codes (INIT, …)       | −5 (stratum 0 is scored as no answer) |
- *
- * The last row follows ntppool/monitor scorer/statusscore/statusscore.go (`Stratum == 0` →
- * −5). That file's current offset curve differs from the published table (+1 up to 75 ms,
- * then −4·s+1 to −2 at 750 ms); this follows the table the project documents.
- */
-export function monitorStep(outcome: CheckOutcome): number {
-  switch (outcome.kind) {
-    case "no-answer":
-      return -5;
-    case "kiss":
-      if (outcome.code === "RATE") return -3.5;
-      if (outcome.code === "DENY" || outcome.code === "RSTR") return -10;
-      return -5;
-    case "answer": {
-      const abs = Math.abs(outcome.offsetMs);
-      if (abs > 3000 || outcome.stratum >= 8) return -4;
-      if (abs > 750) return -2;
-      if (abs > 100) return 0.5 - (1.5 * (abs - 100)) / 650;
-      if (abs > 25) return 1 - (0.5 * (abs - 25)) / 75;
-      return 1;
-    }
-  }
-}
-
-/** The pool's running score: the new step plus 95 % of the previous score. */
-export function nextScore(previous: number, step: number): number {
-  return step + 0.95 * previous;
-}
 
 /** One address's result for one check. */
 export interface CheckResult {
@@ -89,6 +48,12 @@ export interface CheckResult {
   /** Null when the reference did not answer in the slot that counted: not scored. */
   readonly step: number | null;
   readonly score: number;
+  /**
+   * Set when an answer scores but is not a clean pass (ntp/poolRules.ts judgeCheck): the add
+   * form refuses its stratum, it is unsynchronised, or its offset costs points.
+   */
+  readonly verdict?: "warn" | "fail";
+  readonly reason?: string;
 }
 
 function signed(n: number, digits: number): string {
@@ -107,7 +72,8 @@ export function renderCheckLine(r: CheckResult, checks: number): string {
         : "no answer";
   const step =
     r.step === null ? "not scored (reference did not answer)" : `step ${signed(r.step, 2)}`;
-  return `${head} ${what} (${r.answered}/${r.sent} answered); ${step}; score ${r.score.toFixed(2)}`;
+  const verdict = r.verdict === undefined ? "" : `; ${r.verdict}: ${r.reason ?? ""}`;
+  return `${head} ${what} (${r.answered}/${r.sent} answered); ${step}; score ${r.score.toFixed(2)}${verdict}`;
 }
 
 /** The report for one address after the last check (pure). */
@@ -179,34 +145,39 @@ interface Slot {
   readonly reference: NtpSample | undefined;
 }
 
-/** Judges one address's samples of one check (pure, exported for tests). */
-export function judgeCheck(
+/** A member answer with its offset taken relative to the reference of the same slot. */
+interface SlotSample extends JudgedSample {
+  /** False when the reference did not answer in that slot (the offset is then raw). */
+  readonly referenced: boolean;
+}
+
+/**
+ * Judges one address's samples of one check (pure, exported for tests): the shared
+ * judgement over member offsets minus the reference's of the same slot. When the sample
+ * that counts has no reference answer beside it, the check is not scored.
+ */
+export function judgeSlots(
   slots: readonly Slot[],
   withReference: boolean,
-): { outcome: CheckOutcome; delayMs?: number; scored: boolean; answered: number } {
+): {
+  judgement: Judgement<SlotSample>;
+  delayMs?: number;
+  scored: boolean;
+  answered: number;
+} {
   const answered = slots.filter((s) => s.member !== undefined).length;
-  // A kiss-o'-death in any sample ends the check with that code (monitor.go CheckHost).
-  const kiss = slots.find((s) => s.member?.header.stratum === 0)?.member;
-  if (kiss) return { outcome: { kind: "kiss", code: kiss.header.refid }, scored: true, answered };
-  const good = slots.filter((s) => s.member !== undefined);
-  if (good.length === 0) return { outcome: { kind: "no-answer" }, scored: true, answered };
-  const best = good.reduce((a, b) =>
-    (b.member as NtpSample).delayMs < (a.member as NtpSample).delayMs ? b : a,
-  );
-  const m = best.member as NtpSample;
-  if (withReference && best.reference?.verdict !== "ok") {
-    return {
-      outcome: { kind: "answer", offsetMs: m.offsetMs, stratum: m.header.stratum },
-      delayMs: m.delayMs,
-      scored: false,
-      answered,
-    };
-  }
-  const offsetMs = m.offsetMs - (withReference ? (best.reference as NtpSample).offsetMs : 0);
+  const samples = slots.map((s): SlotSample | undefined => {
+    if (s.member === undefined) return undefined;
+    const referenced = withReference && s.reference?.verdict === "ok";
+    const offsetMs = s.member.offsetMs - (referenced ? (s.reference as NtpSample).offsetMs : 0);
+    return { header: s.member.header, offsetMs, delayMs: s.member.delayMs, referenced };
+  });
+  const judgement = judgeCheck(samples, withReference ? "the reference" : "this machine's clock");
+  const best = judgement.best;
   return {
-    outcome: { kind: "answer", offsetMs, stratum: m.header.stratum },
-    delayMs: m.delayMs,
-    scored: true,
+    judgement,
+    ...(best === undefined ? {} : { delayMs: best.delayMs }),
+    scored: best === undefined || !withReference || best.referenced,
     answered,
   };
 }
@@ -250,8 +221,8 @@ export async function runMonitor(
       });
     }
     for (const address of addresses) {
-      const j = judgeCheck(slots.get(address) ?? [], reference !== undefined);
-      const step = j.scored ? monitorStep(j.outcome) : null;
+      const j = judgeSlots(slots.get(address) ?? [], reference !== undefined);
+      const step = j.scored ? j.judgement.step : null;
       const score =
         step === null
           ? (scores.get(address) ?? 0)
@@ -261,7 +232,10 @@ export async function runMonitor(
         address,
         check,
         ts: startedAt / 1000,
-        outcome: j.outcome,
+        outcome: j.judgement.outcome,
+        ...(j.judgement.verdict === "pass" || j.judgement.outcome.kind !== "answer"
+          ? {}
+          : { verdict: j.judgement.verdict, reason: j.judgement.reason }),
         ...(j.delayMs === undefined ? {} : { delayMs: j.delayMs }),
         answered: j.answered,
         sent: samples,

@@ -3,7 +3,8 @@
  * then print what to enter at manage.ntppool.org (there is no registration API).
  */
 
-import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../verify/ntpClient";
+import { type NtpSample, NtpTimeoutError, type QueryOptions, queryNtp } from "../ntp/client";
+import { judgeCheck } from "../ntp/poolRules";
 import { MANAGE_URL, POOL_DEFAULTS } from "./defaults";
 import type { MemberOutput, StackOutputs } from "./outputs";
 
@@ -21,6 +22,8 @@ export interface ProbeOutcome {
   queries: number;
   /** Why the address is not ready (empty when ok). */
   reason: string;
+  /** Ready, but the pool would score it less than full points (its offset). */
+  warning?: string;
 }
 
 export interface ProbeOptions {
@@ -35,25 +38,13 @@ export interface ProbeOptions {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Judges one reply against the pool's add-form rules; returns "" when acceptable. */
-export function judgeReply(sample: NtpSample): string {
-  const { header } = sample;
-  if (header.stratum === 0) {
-    return `answered with kiss code ${header.refid} (stratum 0): the server is refusing, rate-limiting or not yet synchronised`;
-  }
-  if (header.leap === 3) {
-    return `leap indicator is 3 (clock not synchronised) at stratum ${header.stratum}: wait for ntpd to sync`;
-  }
-  if (header.stratum < POOL_DEFAULTS.minStratum || header.stratum > POOL_DEFAULTS.maxStratum) {
-    return `stratum ${header.stratum} is outside ${POOL_DEFAULTS.minStratum}–${POOL_DEFAULTS.maxStratum}, which the pool's add form rejects`;
-  }
-  return "";
-}
-
 /**
- * Queries `address` politely: at most one query per `intervalMs` (the first one at once),
- * at most `attempts` queries, retrying only when no reply arrived. A kiss-o'-death ends the
- * attempts at once: retrying a rate-limiting server is exactly what it asks us not to do.
+ * Queries `address` politely and judges the first reply as the pool does (ntp/poolRules.ts
+ * judgeCheck over one sample: the add form's stratum range, synchronised, and an offset to
+ * this machine's clock whose score settles at 10 or above). Politely: at most one query per
+ * `intervalMs` (the first one at once), at most `attempts` queries, retrying only when no
+ * reply arrived. A kiss-o'-death ends the attempts at once: retrying a rate-limiting server
+ * is exactly what it asks us not to do.
  */
 export async function probeAddress(
   address: string,
@@ -74,11 +65,13 @@ export async function probeAddress(
     queries++;
     try {
       const sample = await query({ address, port: options.port, timeoutMs });
-      const reason = judgeReply(sample);
+      const j = judgeCheck([sample], "this machine's clock");
+      const reason = j.verdict === "fail" ? j.reason : "";
       return {
         address,
         family,
         ok: reason === "",
+        ...(j.verdict === "warn" ? { warning: j.reason } : {}),
         stratum: sample.header.stratum,
         leap: sample.header.leap,
         offset: sample.offsetMs / 1000,
@@ -137,7 +130,7 @@ function renderMember(
       continue;
     }
     const state = probe.ok
-      ? `OK: stratum ${probe.stratum}, offset ${fmtOffset(probe.offset)} (${probe.queries} ${probe.queries === 1 ? "query" : "queries"})`
+      ? `OK: stratum ${probe.stratum}, offset ${fmtOffset(probe.offset)} (${probe.queries} ${probe.queries === 1 ? "query" : "queries"})${probe.warning === undefined ? "" : `; warning: ${probe.warning}`}`
       : `NOT READY: ${probe.reason}`;
     lines.push(`  ${family} ${address}: ${state}`);
   }

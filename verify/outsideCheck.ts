@@ -5,17 +5,18 @@
  * may still be booting), then against the reserved addresses after the assignments.
  *
  * 0. With `waitSeconds`, poll the address (one packet per 2 s: NTPsec's `limited` never
- *    trips at that rate, LAB-NOTES §7) until it answers synchronised.
+ *    trips at that rate, test/real/verify-outside.test.ts) until it answers synchronised.
  * 1. `samples` NTP queries (mode 3), at most one packet per 2 s per address, each 3 s
  *    timeout — the pool monitor's own pattern (3 samples, 2 s apart, 3 s timeout). Each
  *    member query is paired with one to a reference upstream sent at the same moment, so the
  *    member's offset is judged relative to that upstream: the deployer's clock may be wrong,
  *    but it drops out of (member − deployer) − (upstream − deployer). The sample with the
  *    lowest delay counts (RFC 5905 §10: lowest delay = least asymmetry error).
- * 2. Verdict: answer received, leap synchronised, stratum 1–5 (the pool's add form accepts
- *    only 1–5), |offset| ≤ 100 ms (beyond that each check scores below +0.5 and the score
- *    settles under the pool's threshold of 10), warning above 25 ms (the full +1 step ends
- *    there).
+ * 2. Verdict: the pool's, from ntp/poolRules.ts judgeCheck over the synchronised samples
+ *    (answer received, leap synchronised, stratum 1–5 as the add form accepts, |offset|
+ *    ≤ 100 ms so the score settles at 10 or above, a warning above 25 ms where the full +1
+ *    step ends). Unsynchronised answers are retried first: the member may be finishing its
+ *    first sync.
  * 3. Mode 6 probe: a READVAR request must get no answer. An answer means `noquery` is
  *    missing and the member is a reflection amplifier.
  *
@@ -37,27 +38,22 @@ import {
   probeMode6,
   type QueryOptions,
   queryNtp,
-} from "./ntpClient";
+} from "../ntp/client";
+import { judgeCheck, POOL_RULES } from "../ntp/poolRules";
 import type { AddressResult, OutsideResult } from "./summary";
 
 /** Limits of the outside check; every default of it lives here. */
 export const OUTSIDE_DEFAULTS = {
-  /** Good samples wanted per address (the pool monitor takes 3). */
-  samples: 3,
+  /** Good samples wanted per address: the pool monitor's. */
+  samples: POOL_RULES.samples,
   /** Extra queries allowed for lost or not-yet-synchronised answers. */
   retries: 3,
-  /** Milliseconds to wait for one reply (the pool monitor's timeout). */
-  timeoutMs: 3000,
-  /** Minimum milliseconds between two packets to the same address (LAB-NOTES §7). */
-  gapMs: 2000,
+  /** Milliseconds to wait for one reply: the pool monitor's. */
+  timeoutMs: POOL_RULES.timeoutMs,
+  /** Minimum milliseconds between two packets to the same address: the monitor's headway. */
+  gapMs: POOL_RULES.sampleGapMs,
   /** Mode-6 probes; two, so one lost reply cannot make a reflector look safe. */
   mode6Probes: 2,
-  /** |offset| above this fails, milliseconds (pool scoring: +0.5 at 100 ms, less beyond). */
-  failOffsetMs: 100,
-  /** |offset| above this warns, milliseconds (pool scoring: full +1 step up to 25 ms). */
-  warnOffsetMs: 25,
-  /** Highest stratum the pool's add form accepts. */
-  maxStratum: 5,
   /** Seconds to wait for a first synchronised answer; 0 = the member must already serve. */
   waitSeconds: 0,
   /** Milliseconds a TCP connect to the SSH port may take before it counts as filtered. */
@@ -286,11 +282,11 @@ async function queryNow(ctx: Ctx, address: string): Promise<NtpSample | undefine
  * nearest the median of those that answer synchronised is chosen — so a falseticker among
  * them (an upstream seconds off, RFC 5905 §11.2.1) can neither be the reference nor fail a
  * member that rightly ignores it. Offsets here are all relative to this machine's clock, so
- * their differences do not depend on it. Those farther than `failOffsetMs` from the median
- * are named in a warning. Resolves null when none answers.
+ * their differences do not depend on it. Those farther from the median than the offset the
+ * pool still keeps (POOL_RULES.inPoolMs) are named in a warning. Resolves null when none answers.
  */
 async function chooseReference(ctx: Ctx): Promise<Reference | null> {
-  const o: Limits = { ...OUTSIDE_DEFAULTS, ...definedOnly(ctx.opts) };
+  const far = POOL_RULES.inPoolMs;
   const candidates = (
     await Promise.all(
       ctx.opts.upstreams.map(async (host) => {
@@ -340,13 +336,13 @@ async function chooseReference(ctx: Ctx): Promise<Reference | null> {
   const best = ok.reduce((a, b) => (distance(b) < distance(a) ? b : a));
   if (ok.length >= 3) {
     for (const a of ok) {
-      if (distance(a) > o.failOffsetMs) {
+      if (distance(a) > far) {
         ctx.warnings.push(
           `upstream ${a.host} (${a.address}) is ${(a.sample.offsetMs - median).toFixed(1)} ms from the median of the ${ok.length} upstreams that answered: a falseticker (not used as the reference)`,
         );
       }
     }
-  } else if (ok.length === 2 && Math.abs(sorted[1] - sorted[0]) > o.failOffsetMs) {
+  } else if (ok.length === 2 && Math.abs(sorted[1] - sorted[0]) > far) {
     ctx.warnings.push(
       `only 2 upstreams answered from this machine and they disagree by ${(sorted[1] - sorted[0]).toFixed(1)} ms: the reference ${best.host} may be the wrong one`,
     );
@@ -355,17 +351,10 @@ async function chooseReference(ctx: Ctx): Promise<Reference | null> {
   return { host: best.host, address: best.address };
 }
 
-/** Throws at once on a kiss-o'-death that no waiting will cure. */
+/** Throws at once on a kiss-o'-death that no waiting will cure (RATE, DENY, RSTR). */
 function refuseKod(address: string, s: NtpSample): void {
-  if (s.verdict === "rate-limited") {
-    throw new CheckFailure(
-      `${address} sent a kiss-o'-death RATE: it rate-limited this check (is another poller on this address?)`,
-    );
-  }
-  if (s.verdict === "denied") {
-    throw new CheckFailure(
-      `${address} sent a kiss-o'-death ${s.header.refid}: it refuses time service (the pool scores DENY/RSTR -10): check 'restrict default' in ntp.conf`,
-    );
+  if (s.verdict === "rate-limited" || s.verdict === "denied") {
+    throw new CheckFailure(`${address} ${judgeCheck([s]).reason}`);
   }
 }
 
@@ -504,10 +493,8 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
         `no NTP answer from ${address} to ${o.samples + o.retries} queries (${o.timeoutMs} ms timeout each) — is inbound UDP 123 allowed, is the reserved IP assigned, and is ntpd answering from the address it was asked on?`,
       );
     }
-    const h = last?.header;
-    throw new CheckFailure(
-      `${address} answers but is not synchronised (leap=${h?.leap}, stratum=${h?.stratum}, refid=${h?.refid})`,
-    );
+    // Every answer was unsynchronised (or an unknown kiss): the judge says which.
+    throw new CheckFailure(`${address} ${judgeCheck([last]).reason}`);
   }
   if (good.length < o.samples)
     ctx.warnings.push(`${address}: only ${good.length} of ${o.samples} samples usable`);
@@ -522,24 +509,16 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
   }
   const relativeTo =
     ref && paired.length > 0 ? `upstream ${ref.host} (${ref.address})` : "local clock";
-  const best = judged.reduce((a, b) => (b.member.delayMs < a.member.delayMs ? b : a));
-  const h = best.member.header;
-  if (h.stratum < 1 || h.stratum > o.maxStratum) {
-    throw new CheckFailure(
-      `${address} is at stratum ${h.stratum}; the pool accepts only 1-${o.maxStratum}`,
-    );
-  }
-  const abs = Math.abs(best.offsetMs);
+  const j = judgeCheck(
+    judged.map((g) => ({ ...g.member, offsetMs: g.offsetMs })),
+    relativeTo,
+  );
+  if (j.verdict === "fail" || j.best === undefined)
+    throw new CheckFailure(`${address} ${j.reason}`);
+  if (j.verdict === "warn") ctx.warnings.push(`${address} ${j.reason}`);
+  const best = j.best;
+  const h = best.header;
   const offsetText = `${best.offsetMs.toFixed(3)} ms relative to ${relativeTo}`;
-  if (abs > o.failOffsetMs) {
-    throw new CheckFailure(
-      `${address} is off by ${offsetText}: above ${o.failOffsetMs} ms its pool score settles below 10`,
-    );
-  }
-  if (abs > o.warnOffsetMs)
-    ctx.warnings.push(
-      `${address} is off by ${offsetText} (pool scores full points only up to ${o.warnOffsetMs} ms)`,
-    );
   ctx.deps.log(`${address}: stratum ${h.stratum}, offset ${offsetText}, mode 6 refused`);
   return {
     address,
@@ -547,7 +526,7 @@ async function checkAddress(address: string, ctx: Ctx): Promise<AddressResult> {
     leap: h.leap,
     refid: h.refid,
     offsetMs: round3(best.offsetMs),
-    delayMs: round3(best.member.delayMs),
+    delayMs: round3(best.delayMs),
     relativeTo,
     mode6Refused,
     samples: good.length,

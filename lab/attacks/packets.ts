@@ -5,7 +5,8 @@
  * Packet layouts: RFC 5905 §7.3 (modes 1–5), RFC 9327 §2 (mode 6 control messages) and
  * ntp 4.2.x ntp_request.h (mode 7 "private" requests, the monlist amplifier of CVE-2013-5211).
  */
-import { buildClientRequest, buildMode6Request, NTP_PACKET_BYTES } from "../../verify/ntpClient";
+import { buildClientRequest, buildMode6Request, NTP_PACKET_BYTES } from "../../ntp/client";
+import { POOL_RULES } from "../../ntp/poolRules";
 
 /** One datagram to send, with what a safe public server must do with it. */
 export interface Probe {
@@ -61,7 +62,7 @@ export const MODE6 = {
   reqNonce: 12,
 } as const;
 
-/** A 12-byte mode-6 request with the given opcode (READVAR is verify/ntpClient's builder). */
+/** A 12-byte mode-6 request with the given opcode (READVAR is ntp/client.ts's builder). */
 export function mode6Request(opcode: number, seq = 1): Buffer {
   const b = buildMode6Request(seq);
   b[1] = opcode & 0x1f;
@@ -174,9 +175,14 @@ export function firstLimited(times: readonly number[], limit = 1.0): number {
 
 /**
  * Send times (seconds) of the pool monitor's pattern: `samples` queries `gapS` apart at the
- * start of each cycle of `cycleS` seconds (the pool: 3 samples 2 s apart, every minute).
+ * start of each cycle of `cycleS` seconds (the pool: ntp/poolRules.ts, every minute).
  */
-export function monitorSchedule(cycles: number, cycleS = 60, samples = 3, gapS = 2): number[] {
+export function monitorSchedule(
+  cycles: number,
+  cycleS = 60,
+  samples: number = POOL_RULES.samples,
+  gapS: number = POOL_RULES.sampleGapMs / 1000,
+): number[] {
   const out: number[] = [];
   for (let c = 0; c < cycles; c++)
     for (let s = 0; s < samples; s++) out.push(c * cycleS + s * gapS);

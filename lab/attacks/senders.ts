@@ -4,12 +4,12 @@
  * run by lab/attacks/cli.ts, which refuses to start in the host's network namespace: the
  * packets can reach nothing but the namespaces the run created.
  *
- * NTP packets come from lab/attacks/packets.ts and verify/ntpClient.ts (one codec for the
+ * NTP packets come from lab/attacks/packets.ts and ntp/client.ts (one codec for the
  * project); this file only sends, listens and counts.
  */
 import * as dgram from "node:dgram";
 import * as net from "node:net";
-import { classify, NTP_PACKET_BYTES, parseHeader, type Verdict } from "../../verify/ntpClient";
+import { classify, NTP_PACKET_BYTES, parseHeader, type Verdict } from "../../ntp/client";
 import { amplification, ntpPacket, type Probe } from "./packets";
 
 /** Hard caps: a spec beyond them is refused, not trimmed. */

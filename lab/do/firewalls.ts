@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import ipaddr from "ipaddr.js";
+import { parsePortRange } from "../../ntp/portRange";
 import type { Cloud, FirewallRecord } from "./cloud";
 import {
   accepted,
@@ -51,7 +52,7 @@ function parseRules(cloud: Cloud, raw: unknown, dir: Direction): FirewallRuleSpe
       // Observed wording for a missing port (doctl#247/PR#278, TF PR#39).
       if (ports === undefined || ports === "")
         throw unprocessable("You must specify a positive value for ports.");
-      if (!validPorts(ports))
+      if (parsePortRange(ports) === undefined)
         throw unprocessable(`${at}.ports is not a port, a range or "all": "${ports}"`);
     }
     const target = (r[side] ?? {}) as Record<string, unknown>;
@@ -79,15 +80,6 @@ function parseRules(cloud: Cloud, raw: unknown, dir: Direction): FirewallRuleSpe
       kubernetesIds: stringList(target, "kubernetes_ids"),
     };
   });
-}
-
-function validPorts(p: string): boolean {
-  if (p === "all" || p === "0") return true;
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(p);
-  if (!m) return false;
-  const lo = Number(m[1]);
-  const hi = m[2] === undefined ? lo : Number(m[2]);
-  return lo >= 1 && hi <= 65535 && lo <= hi;
 }
 
 function validAddress(a: string): boolean {

@@ -8,7 +8,7 @@
  * `query` sends COUNT requests back to back (no pacing: the KoD test needs a flood) and
  * prints one JSON line per request; `mode6` prints the probe result.
  */
-import { NtpTimeoutError, probeMode6, queryNtp } from "../../verify/ntpClient";
+import { NtpTimeoutError, probeMode6, queryNtp } from "../../ntp/client";
 
 async function main(): Promise<void> {
   const [what, address, count] = process.argv.slice(2);

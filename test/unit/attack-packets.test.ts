@@ -19,7 +19,7 @@ import {
   steadySchedule,
 } from "../../lab/attacks/packets";
 import { LIMITS, reflect } from "../../lab/attacks/senders";
-import { parseHeader } from "../../verify/ntpClient";
+import { parseHeader } from "../../ntp/client";
 
 describe("attack packet builders", () => {
   it("packs leap, version and mode into the first byte (RFC 5905 Figure 8)", () => {

@@ -10,6 +10,7 @@ import { stringify } from "yaml";
 import { renderNtpConf } from "../../cloud-init/ntpConf";
 import { renderUserData } from "../../cloud-init/userData";
 import { buildFirewallRules } from "../../components/firewallRules";
+import { ntpConfOf } from "../../ntp/userData";
 import { policies } from "../../policy/policies";
 import {
   checkDropletUserData,
@@ -17,8 +18,6 @@ import {
   checkNtpConf,
   checkReservedIps,
   checkSshExposure,
-  extractNtpConf,
-  portRangeCovers,
   type StackResource,
   TYPES,
 } from "../../policy/rules";
@@ -34,21 +33,6 @@ const GOOD_CONF = conf([
   "restrict default kod limited nomodify noquery",
   "restrict 127.0.0.1",
 ]);
-
-describe("portRangeCovers", () => {
-  it.each([
-    ["123", true],
-    ["100-200", true],
-    ["124-200", false],
-    ["all", true],
-    [undefined, true],
-    ["22", false],
-    ["1-65535", true],
-    ["nonsense", false],
-  ])("%s covers 123: %s", (range, expected) => {
-    expect(portRangeCovers(range, 123)).toBe(expected);
-  });
-});
 
 describe("checkFirewall", () => {
   it("accepts what the project's firewall builder produces", () => {
@@ -151,7 +135,7 @@ describe("checkNtpConf", () => {
 describe("user-data", () => {
   it("finds ntp.conf in the project's rendered user-data and accepts it", () => {
     const userData = renderUserData({ upstreams: UPSTREAMS, reservedIpv6: "2001:db8::5" });
-    expect(extractNtpConf(userData)).toBe(renderNtpConf(UPSTREAMS));
+    expect(ntpConfOf(userData)).toBe(renderNtpConf(UPSTREAMS));
     expect(checkDropletUserData({ userData })).toEqual([]);
   });
 

@@ -5,7 +5,7 @@
 import dgram from "node:dgram";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { NtpHeader } from "../../verify/ntpClient";
+import type { NtpHeader } from "../../ntp/client";
 
 const NTP_PACKET_BYTES = 48;
 /** Seconds from 1900 (NTP era 0) to 1970 (RFC 5905 §6). */
@@ -218,3 +218,24 @@ export const fakeHeader = (over: Partial<NtpHeader> = {}): NtpHeader => ({
   transmitTs: 0n,
   ...over,
 });
+
+/**
+ * Virtual time for concurrent waits: each sleep registers a wake-up; after the current
+ * microtasks (setImmediate), the earliest one fires and the clock jumps to it.
+ */
+export function virtualClock() {
+  let t = 0;
+  const timers: { at: number; fire: () => void }[] = [];
+  const sleep = (ms: number) =>
+    new Promise<void>((fire) => {
+      timers.push({ at: t + Math.max(0, ms), fire });
+      setImmediate(() => {
+        timers.sort((a, b) => a.at - b.at);
+        const next = timers.shift();
+        if (next === undefined) return;
+        t = Math.max(t, next.at);
+        next.fire();
+      });
+    });
+  return { sleep, now: () => t };
+}

@@ -1,13 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  type CheckOutcome,
-  judgeCheck,
-  type MonitorDeps,
-  monitorStep,
-  nextScore,
-  runMonitor,
-} from "../../pool/monitor";
-import { classify, type NtpHeader, type NtpSample, NtpTimeoutError } from "../../verify/ntpClient";
+import { classify, type NtpHeader, type NtpSample, NtpTimeoutError } from "../../ntp/client";
+import { type CheckOutcome, monitorStep, nextScore } from "../../ntp/poolRules";
+import { judgeSlots, type MonitorDeps, runMonitor } from "../../pool/monitor";
 import { fakeHeader } from "./pool-fakes";
 
 const answer = (offsetMs: number, stratum = 2): CheckOutcome => ({
@@ -17,7 +11,7 @@ const answer = (offsetMs: number, stratum = 2): CheckOutcome => ({
 });
 
 describe("monitorStep: the pool's step table", () => {
-  // Exactly the table of issue 13 / DESIGN.md "Scoring", boundaries included.
+  // Exactly the table in ntp/poolRules.ts monitorStep's comment, boundaries included.
   const cases: [string, CheckOutcome, number][] = [
     ["0 ms", answer(0), 1],
     ["+25 ms (last full point)", answer(25), 1],
@@ -75,9 +69,9 @@ function sample(offsetMs: number, delayMs: number, over: Partial<NtpHeader> = {}
   return { address: "x", header: h, verdict: classify(h), offsetMs, delayMs, sentAtMs: 0 };
 }
 
-describe("judgeCheck", () => {
+describe("judgeSlots", () => {
   it("counts the lowest-delay answer, minus the reference of the same slot", () => {
-    const j = judgeCheck(
+    const j = judgeSlots(
       [
         { member: sample(5, 9), reference: sample(1, 1) },
         { member: sample(3, 2), reference: sample(2.5, 1) },
@@ -85,29 +79,27 @@ describe("judgeCheck", () => {
       ],
       true,
     );
-    expect(j).toEqual({
-      outcome: { kind: "answer", offsetMs: 0.5, stratum: 2 },
-      delayMs: 2,
-      scored: true,
-      answered: 2,
-    });
+    expect(j.judgement.outcome).toEqual({ kind: "answer", offsetMs: 0.5, stratum: 2 });
+    expect(j.judgement.step).toBe(1);
+    expect(j.judgement.verdict).toBe("pass");
+    expect([j.delayMs, j.scored, j.answered]).toEqual([2, true, 2]);
   });
   it("a kiss-o'-death in any sample decides the check", () => {
-    const j = judgeCheck(
+    const j = judgeSlots(
       [
         { member: sample(0, 1), reference: undefined },
         { member: sample(0, 1, { stratum: 0, refid: "RATE", leap: 3 }), reference: undefined },
       ],
       false,
     );
-    expect(j.outcome).toEqual({ kind: "kiss", code: "RATE" });
+    expect(j.judgement.outcome).toEqual({ kind: "kiss", code: "RATE" });
   });
   it("no answer in any slot is no-answer", () => {
-    const j = judgeCheck([{ member: undefined, reference: sample(0, 1) }], true);
-    expect(j.outcome).toEqual({ kind: "no-answer" });
+    const j = judgeSlots([{ member: undefined, reference: sample(0, 1) }], true);
+    expect(j.judgement.outcome).toEqual({ kind: "no-answer" });
   });
   it("a silent reference in the counted slot leaves the check unscored", () => {
-    const j = judgeCheck([{ member: sample(0, 1), reference: undefined }], true);
+    const j = judgeSlots([{ member: sample(0, 1), reference: undefined }], true);
     expect(j.scored).toBe(false);
   });
 });
@@ -176,7 +168,10 @@ describe("runMonitor (fake NTP answers)", () => {
       deps,
     );
     expect(code).toBe(1);
-    expect(out.join("")).toContain("step -2.00; score -3.90");
+    expect(out.join("")).toContain(
+      "step -2.00; score -2.00; fail: is off by 2000.000 ms relative to the reference: above 100 ms its pool score settles below 10",
+    );
+    expect(out.join("")).toContain("step -2.00; score -3.90; fail:");
     expect(out.join("").trimEnd().split("\n").at(-1)).toBe("score -3.90");
   });
 

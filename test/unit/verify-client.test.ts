@@ -7,7 +7,7 @@ import {
   offsetAndDelay,
   Pacer,
   parseHeader,
-} from "../../verify/ntpClient";
+} from "../../ntp/client";
 import { fakeHeader } from "./pool-fakes";
 
 /** A server reply as NTPsec would send it; fields in wire form. */

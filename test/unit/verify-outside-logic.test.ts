@@ -6,7 +6,7 @@ import {
   NtpTimeoutError,
   Pacer,
   type QueryOptions,
-} from "../../verify/ntpClient";
+} from "../../ntp/client";
 import {
   CheckFailure,
   type OutsideDeps,
@@ -14,7 +14,7 @@ import {
   type TcpProbe,
   waitForReach,
 } from "../../verify/outsideCheck";
-import { fakeHeader } from "./pool-fakes";
+import { fakeHeader, virtualClock } from "./pool-fakes";
 
 // The decision logic of the outside check with scripted answers; the same code runs against
 // real ntpd in test/real/verify-outside.test.ts.
@@ -44,27 +44,6 @@ function sample(address: string, a: Exclude<Answer, "timeout">): NtpSample {
     delayMs: a.delayMs ?? 1,
     sentAtMs: 0,
   };
-}
-
-/**
- * Virtual time for concurrent waits: each sleep registers a wake-up; after the current
- * microtasks (setImmediate), the earliest one fires and the clock jumps to it.
- */
-function virtualClock() {
-  let t = 0;
-  const timers: { at: number; fire: () => void }[] = [];
-  const sleep = (ms: number) =>
-    new Promise<void>((fire) => {
-      timers.push({ at: t + Math.max(0, ms), fire });
-      setImmediate(() => {
-        timers.sort((a, b) => a.at - b.at);
-        const next = timers.shift();
-        if (next === undefined) return;
-        t = Math.max(t, next.at);
-        next.fire();
-      });
-    });
-  return { sleep, now: () => t };
 }
 
 function deps(

@@ -13,13 +13,14 @@
  *   public server must not answer: a 12-byte request that yields a ~500-byte variable list is
  *   a reflection amplifier. With `restrict default noquery` NTPsec drops it silently.
  * - `Pacer` keeps at least 2 s between packets to one address: NTPsec's `limited` answers a
- *   1 packet/s client with KoD RATE after ~75 s (LAB-NOTES §7).
+ *   1 packet/s client with KoD RATE after ~75 s (test/real/verify-outside.test.ts floods one).
  *
  * Times are in milliseconds. Only sockets to the caller's address are opened.
  */
 import { randomBytes } from "node:crypto";
 import * as dgram from "node:dgram";
 import { isIPv6 } from "node:net";
+import { POOL_RULES } from "./poolRules";
 
 /** Seconds between 1900-01-01 (NTP era 0) and 1970-01-01 (RFC 5905 §6). */
 const NTP_UNIX_OFFSET_S = 2_208_988_800;
@@ -158,7 +159,7 @@ export interface QueryOptions {
   readonly address: string;
   /** UDP port; 123 unless testing. */
   readonly port?: number;
-  /** How long to wait for the reply, milliseconds (default 3000, the pool monitor's). */
+  /** How long to wait for the reply, milliseconds (default: the pool monitor's 3000). */
   readonly timeoutMs?: number;
 }
 
@@ -172,7 +173,7 @@ export class NtpTimeoutError extends Error {
 /** Sends one mode-3 request to an IP address and resolves with the decoded sample. */
 export async function queryNtp(opts: QueryOptions): Promise<NtpSample> {
   const port = opts.port ?? 123;
-  const timeoutMs = opts.timeoutMs ?? 3000;
+  const timeoutMs = opts.timeoutMs ?? POOL_RULES.timeoutMs;
   const nonce = randomBytes(8).readBigUInt64BE(0);
   const reply = await exchange(opts.address, port, buildClientRequest(nonce), timeoutMs, (msg) => {
     // A reply echoes our transmit value as its origin (RFC 5905 §8 "bogus" check).
@@ -220,7 +221,7 @@ export async function probeMode6(opts: QueryOptions): Promise<Mode6Probe> {
     opts.address,
     opts.port ?? 123,
     buildMode6Request(seq),
-    opts.timeoutMs ?? 3000,
+    opts.timeoutMs ?? POOL_RULES.timeoutMs,
     (msg) => {
       return (
         msg.length >= 12 && ((msg[0] as number) & 7) === 6 && msg.readUInt16BE(2) === (seq & 0xffff)
@@ -279,11 +280,11 @@ function sameAddress(a: string, b: string): boolean {
   return strip(a) === strip(b);
 }
 
-/** Spaces packets to each address by at least `gapMs` (default 2000). */
+/** Spaces packets to each address by at least `gapMs` (default: the monitor's 2000). */
 export class Pacer {
   private readonly last = new Map<string, number>();
   constructor(
-    private readonly gapMs = 2000,
+    private readonly gapMs: number = POOL_RULES.sampleGapMs,
     private readonly sleep: (ms: number) => Promise<void> = (ms) =>
       new Promise((r) => setTimeout(r, ms)),
     private readonly clock: () => number = () => performance.now(),
