@@ -127,7 +127,11 @@ export const UDP_BUFFER_SYSCTL = [
   "",
 ].join("\n");
 
-/** Daily package lists and unattended upgrades (Debian's default origins: security). */
+/**
+ * Daily package lists and unattended upgrades, with Debian's default origins: the point
+ * release and bookworm-security, not bookworm-updates (the unattended-upgrades package's
+ * 50unattended-upgrades; README "Time keeping" says what that means for tzdata).
+ */
 export const AUTO_UPGRADES = [
   'APT::Periodic::Update-Package-Lists "1";',
   'APT::Periodic::Unattended-Upgrade "1";',
@@ -170,8 +174,9 @@ export function renderUserData(input: UserDataInput): string {
     // Keys only, from the first boot on (cloud-init's cc_set_passwords).
     ssh_pwauth: false,
     package_update: true,
-    // tzdata brings a current leap-seconds.list: the one in Debian 12's original tzdata
-    // expired on 28 June 2026, and RFC 8633 §3.7 wants a valid leap file on a server.
+    // tzdata brings a current leap-seconds.list: an image's tzdata may be older than the
+    // suites' (each file is valid ~6 months past its IERS bulletin), and RFC 8633 §3.7 wants
+    // a valid leap file on a server.
     packages: ["tzdata", "unattended-upgrades", "nftables"],
     write_files: files,
     runcmd: [[INSTALL_SCRIPT_PATH]],

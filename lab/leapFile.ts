@@ -22,7 +22,9 @@ export interface LeapFileEdit {
 /**
  * 00:00 UTC on the first day of the month after `nowUnix`, in Unix seconds: NTPsec loads
  * leap seconds only on the first of a month (ntpd/ntp_leapsec.c: otherwise "bad transition
- * time", measured), and arms one (leap indicator set) from 28 days before it.
+ * time", measured). It arms one from 28 days before it, but sets the leap indicator only in
+ * the last day (ntpd/ntp_timer.c: LSPROX_ANNOUNCE; measured: LI 00 and "leap_armed" 27 days
+ * before, LI 01 12 hours before).
  */
 export function nextMonthStart(nowUnix: number): number {
   const d = new Date(nowUnix * 1000);

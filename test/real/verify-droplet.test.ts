@@ -119,6 +119,12 @@ beforeAll(() => {
   if (add.status !== 0) throw new Error(`ip addr add: ${add.stderr}`);
   m.expired = net.addNode("exp", 3);
   net.startNtpd(m.expired, "exp", memberConf({ servers: upstreamIps(), leapfile: expiredLeap }));
+  const soonLeap = net.file(
+    "leap-soon.list",
+    leapFileExpiring(Math.floor(Date.now() / 1000) + 10 * DAY),
+  );
+  m.soon = net.addNode("soon", 9);
+  net.startNtpd(m.soon, "soon", memberConf({ servers: upstreamIps(), leapfile: soonLeap }));
   m.noleap = net.addNode("noleap", 4);
   net.startNtpd(m.noleap, "noleap", memberConf({ servers: upstreamIps() }));
   // Outbound NTP dropped by a firewall in the member (as with no outbound cloud-firewall rule).
@@ -198,6 +204,18 @@ describe("ntppool-verify.sh on a member (real ntpd in namespaces)", { concurrent
     );
     expect(r.stderr).toContain("install a current tzdata");
     expect(r.stdout).toBe("");
+  });
+
+  it("leap-second file expiring in 10 days: passes, warning that tzdata is not being updated", async () => {
+    const r = await verify(m.soon as Node, upstreamIps(), 40, ciOk);
+    expect(r.code, r.stderr).toBe(0);
+    const expiry = new Date(Date.now() + 10 * DAY * 1000).toISOString().slice(0, 10);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `warning: leap-second file expires on ${expiry}T\\d\\d:\\d\\dZ \\(in under 30 days\\): is tzdata being updated\\?`,
+      ),
+    );
+    expect(JSON.parse(r.stdout).leapFileExpires).toMatch(new RegExp(`^${expiry}T`));
   });
 
   it("no leapfile in ntp.conf: fails saying so", async () => {
