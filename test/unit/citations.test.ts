@@ -6,7 +6,9 @@
  * folders (`lab/do/droplets.ts`, `test/unit/`, `docs/decisions.md#reserved-ip`), optionally
  * with `:line` or `#anchor`, plus every relative Markdown link (`[x](../lab/net.ts)`). It
  * resolves when the file or folder is tracked (a `*` matches within one segment) and, for a
- * Markdown file with an anchor, when the file has a heading with that slug.
+ * Markdown file with an anchor, when the file has a heading with that slug. A README section
+ * cited by title (`README "Verification"`, `lab/README.md "--engine pulumi"`) resolves when
+ * that README has a heading starting with the title.
  *
  * Upstream files are cited after their repository's name, e.g. "pulumi-terraform-bridge
  * pkg/tfbridge/schema.go" or "terraform-provider-digitalocean docs/resources/firewall.md":
@@ -87,16 +89,24 @@ function slug(heading: string): string {
     .replace(/ /g, "-");
 }
 
-/** The anchors of a Markdown text's headings (outside fenced code), duplicates numbered. */
-function anchors(markdown: string): Set<string> {
-  const seen = new Map<string, number>();
-  const out = new Set<string>();
+/** A Markdown text's headings (outside fenced code), as written. */
+function headings(markdown: string): string[] {
+  const out: string[] = [];
   let fenced = false;
   for (const line of markdown.split("\n")) {
     if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
     const m = fenced ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line);
-    if (!m) continue;
-    const base = slug(m[1] ?? "");
+    if (m) out.push(m[1] ?? "");
+  }
+  return out;
+}
+
+/** The anchors of a Markdown text's headings, duplicates numbered as GitHub does. */
+function anchors(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const out = new Set<string>();
+  for (const heading of headings(markdown)) {
+    const base = slug(heading);
     const n = seen.get(base) ?? 0;
     seen.set(base, n + 1);
     out.add(n === 0 ? base : `${base}-${n}`);
@@ -138,6 +148,17 @@ const REPO_PATH = new RegExp(
 );
 const ROOT_FILE_ANCHOR = /(?<![\w./:@-])((?:README|BENCHMARKS)\.md#[\w-]+)/g;
 const MD_LINK = /\]\(([^)\s]+)\)/g;
+/** `README "Verification"`, `lab/README.md "--engine pulumi"`: a README section by its title. */
+const README_SECTION = /(?<![\w./-])((?:[\w-]+\/)*)README(?:\.md)? "([^"]+)"/g;
+
+/** Whether `file` has a heading that starts with `title` (backticks and case aside). */
+function hasSection(file: string, title: string): boolean {
+  if (!trackedSet.has(file)) return false;
+  const plain = (t: string) => t.replace(/`/g, "").toLowerCase();
+  return headings(readFileSync(join(ROOT, file), "utf8")).some((h) =>
+    plain(h).startsWith(plain(title)),
+  );
+}
 const UPSTREAM_BEFORE = new RegExp(`(?:^|[^\\w-])(?:${UPSTREAM_REPOS.join("|")})[ :]$`);
 
 /** The citations of one file's text that do not resolve. */
@@ -170,6 +191,10 @@ function unresolved(file: string, text: string): { all: number; bad: Citation[] 
     for (const m of line.matchAll(ROOT_FILE_ANCHOR)) {
       all += 1;
       if (!resolves(m[1] ?? "")) at(m[1] ?? "");
+    }
+    for (const m of line.matchAll(README_SECTION)) {
+      all += 1;
+      if (!hasSection(`${m[1] ?? ""}README.md`, m[2] ?? "")) at(m[0]);
     }
     if (!file.endsWith(".md")) return;
     for (const m of line.matchAll(MD_LINK)) {
@@ -210,6 +235,12 @@ describe("citations", () => {
       ].join("\n"),
     );
     expect(r.bad).toEqual([]);
+    expect(
+      unresolved("x.ts", 'README "Verification" and lab/README.md "--engine pulumi"').bad,
+    ).toEqual([]);
+    expect(unresolved("x.ts", 'README "No such section"').bad.map((c) => c.text)).toEqual([
+      'README "No such section"',
+    ]);
     const missing = unresolved("x.ts", "see lab/nothing.ts and docs/decisions.md#no-such");
     expect(missing.bad.map((c) => c.text)).toEqual(["lab/nothing.ts", "docs/decisions.md#no-such"]);
   });
