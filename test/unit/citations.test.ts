@@ -51,6 +51,11 @@ const UPSTREAM_REPOS = [
   "NTPsec",
   "iproute2",
   "debian",
+  // Short forms in lab/do/ (docs/decisions.md#sources).
+  "TF",
+  "OAS",
+  "GOMD",
+  "PU",
 ];
 
 /** Names of the notes that stayed outside the repository (built so this file does not match). */
