@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// Four tiers (DESIGN.md "Test tiers"). The real-tool and lab tiers need root; their global
+// Four tiers (docs/decisions.md#test-tiers). The real-tool and lab tiers need root; their global
 // setup installs the host packages and builds the cached images they lack (announced), and
 // they fail with a clear message instead of skipping when something is still missing, so CI
 // can never pass with a tier silently left out.

@@ -1,7 +1,7 @@
 /**
  * Part 4, on paper: the boot-to-verified sequence of a member on a real droplet. No Pulumi
  * CLI and no DigitalOcean account are available here, so every step carries its source:
- * "measured here" (this bench, the lab, LAB-NOTES.md on this machine) or "estimate" (with
+ * "measured here" (this bench, the lab, docs/lab-mechanisms.md on this machine) or "estimate" (with
  * the reasoning). Pure data + the one measured figure the bench plugs in.
  */
 
@@ -60,7 +60,7 @@ export function criticalPath(
       low: 2,
       high: 6,
       source:
-        "measured here: all four stages without package work 4.5 s (LAB-NOTES, debootstrap root + NoCloud)",
+        "measured here: all four stages without package work 4.5 s (debootstrap root + NoCloud, docs/lab-mechanisms.md#cloud-init)",
       keptShort:
         "write_files puts ntp.conf, /etc/default/ntpsec and the unit drop-ins in place BEFORE any package is installed, so ntpd's first start already uses the final config (no restart cycle).",
     },
@@ -69,7 +69,7 @@ export function criticalPath(
       low: 5,
       high: 20,
       source:
-        "estimate; on this machine apt-get update + install of 46 packages took 30.6 s (LAB-NOTES §1)",
+        "estimate; on this machine apt-get update + install of 46 packages took 30.6 s (docs/lab-mechanisms.md#host-packages)",
       keptShort:
         "Needed for a current tzdata (leap file). No package_upgrade: a full upgrade would add minutes; unattended-upgrades does it later.",
     },
@@ -95,7 +95,7 @@ export function criticalPath(
       high: Math.ceil(sync + 3),
       source: `measured here: median ${sync.toFixed(1)} s (part 1a); on the internet RTTs add milliseconds, iburst's 2 s spacing dominates`,
       keptShort:
-        "iburst on every server; 4 upstreams so minsane 3 is met at once; no driftfile needed for the first sync (LAB-NOTES §5).",
+        "iburst on every server; 4 upstreams so minsane 3 is met at once; no driftfile needed for the first sync (docs/lab-mechanisms.md#time-to-sync).",
     },
     {
       step: "pre-check on the droplet's own address (before any reserved IP moves): SSH reach, on-droplet check (cloud-init status --wait, ntpq every 2 s until synchronised), outside check polling every 2 s until synchronised, then 3 samples 2 s apart",

@@ -226,7 +226,7 @@ export class BenchNet {
       opts.editConf ? opts.editConf(rendered) : rendered,
     );
     // Debian's wrapper adds `-u ntpsec:ntpsec`; here ntpd stays root without CAP_SYS_TIME
-    // (LAB-NOTES §3), which changes nothing on the serving path.
+    // (docs/lab-mechanisms.md#shared-clock), which changes nothing on the serving path.
     const child = this.spawnIn(
       node,
       [

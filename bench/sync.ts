@@ -10,7 +10,7 @@ import { timeToSync } from "./daemons";
 import type { SyncResults, SyncRun, SyncVariant } from "./results";
 import { summarize } from "./stats";
 
-/** Bound for one daemon's first sync (LAB-NOTES: ~7.3 s NTPsec, ~5.0 s chrony). */
+/** Bound for one daemon's first sync (docs/lab-mechanisms.md#time-to-sync: ~7.3 s NTPsec, ~5.0 s chrony). */
 const SYNC_LIMIT_MS = 60_000;
 
 /** Our ntp.conf without its `tos` line (NTPsec's defaults: minclock 3, minsane 1). */

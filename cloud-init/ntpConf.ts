@@ -1,7 +1,7 @@
 /**
  * NTPsec configuration for a pool member, written to /etc/ntpsec/ntp.conf by cloud-init.
  * cloud-init's own `ntp:` module is not used: it has no NTPsec client and writes
- * /etc/ntp.conf, which NTPsec never reads (DESIGN.md).
+ * /etc/ntp.conf, which NTPsec never reads (docs/decisions.md#daemon-and-image).
  */
 
 /** Paths of the Debian/Ubuntu ntpsec package. */

@@ -23,7 +23,7 @@ export class ConfigError extends Error {
  * Images whose first boot the user-data is written for: cloud-init that runs `packages:`
  * before `runcmd` (the install script relies on it), NTPsec 1.2 packaged as `ntpsec` with
  * its unit `ntpsec.service`, apt, and the `time-daemon` conflict the install script resolves
- * (DESIGN.md "Daemon and image"). Debian 12 is what the lab boots; Ubuntu 24.04 ships the
+ * (docs/decisions.md#daemon-and-image). Debian 12 is what the lab boots; Ubuntu 24.04 ships the
  * same NTPsec 1.2.2 and cloud-init ≥ 22.4, with systemd-timesyncd preinstalled, which the
  * install script purges first. Anything else (Debian 11's ntpsec 1.2.0 without
  * `/etc/default/ntpsec` IGNORE_DHCP, Rocky/Fedora without an `ntpsec` package, custom images

@@ -1,6 +1,6 @@
 /*
  * ntp-pool lab: LD_PRELOAD shim that makes one process's wall clock wrong by a fixed amount,
- * for falseticker upstreams (LAB-NOTES §13).
+ * for falseticker upstreams (docs/lab-mechanisms.md#falsetickers).
  *
  * libfaketime alone shifts what ntpd reads from clock_gettime (its transmit timestamps), but
  * NTPsec takes every receive timestamp from the kernel (SO_TIMESTAMPNS control messages on

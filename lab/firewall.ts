@@ -253,7 +253,7 @@ export function replaceTable(family: string, name: string, body: readonly string
 /**
  * A firewall as the API holds it (lab/do/realiser.ts FirewallSpec) in the lab's (the Pulumi
  * resource's) terms. "all", "0" or no ports mean every port for tcp/udp; icmp has none
- * (DO-API.md §4.9; the provider maps "0" back the same way, firewalls.go:250-259).
+ * (docs/digitalocean-api.md#firewalls; the provider maps "0" back the same way, firewalls.go:250-259).
  */
 export function labFirewall(fw: FirewallSpec): LabFirewall {
   const port = (r: FirewallRuleSpec): string | undefined =>

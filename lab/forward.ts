@@ -34,7 +34,7 @@ export function startForwarder(
   });
 }
 
-/** DigitalOcean's metadata service address, on-link from every droplet (DO-API.md §8). */
+/** DigitalOcean's metadata service address, on-link from every droplet (docs/digitalocean-api.md#metadata-service). */
 export const METADATA_ADDRESS = "169.254.169.254";
 
 /** The edge-local port behind which droplet N's metadata forwarder listens. */

@@ -36,7 +36,7 @@ const BASE = DEBIAN_SUITES[0] as DebianSuite;
  * Installed in the cached droplet image: what a DigitalOcean Debian 12 image boots with
  * (cloud-init, sshd, iproute2, nftables, CA certificates). `--include` does not resolve virtual
  * dependencies: cloud-init stays unconfigured without python3-cffi-backend, and its locale
- * module fails without locales (DESIGN.md, lab facts).
+ * module fails without locales (docs/lab-mechanisms.md#cloud-init).
  */
 export const IMAGE_PACKAGES: readonly string[] = [
   "openssh-server",
@@ -242,7 +242,7 @@ function suitesHash(suites: Readonly<Record<string, SuiteState>>): string {
   return createHash("sha256").update(ids.join("\n")).digest("hex").slice(0, 8);
 }
 
-/** Builds the LD_PRELOAD shim (LAB-NOTES §3) into the cache; reused while the source is unchanged. */
+/** Builds the LD_PRELOAD shim (docs/lab-mechanisms.md#shared-clock) into the cache; reused while the source is unchanged. */
 export function ensureShim(cacheDir: string): Promise<string> {
   return ensureSharedObject(cacheDir, "nosystime");
 }

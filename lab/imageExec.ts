@@ -21,7 +21,7 @@ import { mustRun, type RunOptions, type RunResult, run } from "./exec";
  *   mount is visible on the host;
  * - chrooted into the image, so `/proc/<pid>/root` is the image path inside the lab cache;
  * - with CAP_SYS_TIME dropped from the bounding set (capsh) unless told otherwise: the kernel
- *   then refuses every clock change, and all namespaces share the host's clock (LAB-NOTES §3);
+ *   then refuses every clock change, and all namespaces share the host's clock (docs/lab-mechanisms.md#shared-clock);
  * - with a clean environment (PATH, LANG=C.UTF-8, HOME=/root) plus `env`.
  *
  * The spawned process ends as the command itself (every step execs), so its PID is the

@@ -1,5 +1,5 @@
 /*
- * ntp-pool lab: LD_PRELOAD shim for ntpd's privilege drop (LAB-NOTES §3).
+ * ntp-pool lab: LD_PRELOAD shim for ntpd's privilege drop (docs/lab-mechanisms.md#shared-clock).
  *
  * Every lab daemon runs with CAP_SYS_TIME removed from its bounding set, so nothing in the lab
  * can change the host clock (all network namespaces share it). ntpd -u asks cap_set_proc() for

@@ -10,7 +10,7 @@ import type { Teardown } from "./teardown";
  * real upstream goes wrong (issue 13), each a real NTPsec daemon:
  *
  * - falseticker: every timestamp it sends is off by `offsetSeconds` (lab/clockshift.c shifts
- *   its clock and its kernel receive timestamps alike, LAB-NOTES §13);
+ *   its clock and its kernel receive timestamps alike, docs/lab-mechanisms.md#falsetickers);
  * - leap: its leapfile is the real list plus a fake leap second on the next 1st of a month,
  *   which NTPsec announces (leap indicator 01) from 28 days before it (lab/leapFile.ts);
  * - unsynchronised: no time source at all, so it answers stratum 16 / leap 11 (kiss INIT);
@@ -62,7 +62,7 @@ export function describeUpstreamKind(k: UpstreamKind): string {
 /**
  * ntp.conf of an upstream. A time source is NTPsec in orphan mode with no servers
  * (`tos orphan 1 orphanwait 0`), which is stratum 1 with leap 00 ~1.5 s after start;
- * `refclock local` never synchronises in NTPsec 1.2.2 (LAB-NOTES §4). `leapfile` is the
+ * `refclock local` never synchronises in NTPsec 1.2.2 (docs/lab-mechanisms.md#upstreams). `leapfile` is the
  * path of the file {@link renderLeapFile} wrote (leap kind only).
  */
 export function renderUpstreamConf(
@@ -75,7 +75,7 @@ export function renderUpstreamConf(
       ? // NTPsec's `limit`: a per-address score (packets/s) that each packet bumps by
         // 1/burst and that decays over `burst` seconds; above `average` the packet is
         // limited, and answered with KoD RATE while the score is under `kod` x average
-        // (LAB-NOTES §7). These values limit every packet after a client's first; measured:
+        // (docs/lab-mechanisms.md#rate-limiting). These values limit every packet after a client's first; measured:
         // ntpdig 2 s apart gets KoD RATE from its second query on.
         ["limit average 0.0001 burst 1000 kod 1000", "restrict default limited kod nomodify"]
       : // Members poll with iburst; no `limited` here so the lab's upstreams never KoD them.
@@ -130,7 +130,7 @@ export async function startUpstream(opts: {
   const extra = upstreamLaunch(kind, opts);
   writeFileSync(conf, renderUpstreamConf(opts.dir, kind, extra.leapfile));
   // From the tools image, without CAP_SYS_TIME (imageExec's default): the kernel refuses
-  // every clock change (LAB-NOTES §3); no -u, so no shim.
+  // every clock change (docs/lab-mechanisms.md#shared-clock); no -u, so no shim.
   const child = imageSpawn(
     [
       "/usr/sbin/ntpd",

@@ -167,7 +167,7 @@ export interface StackResource {
 
 /**
  * Every droplet needs a reserved IPv4: it is the member's identity in the pool for years and
- * must survive droplet replacement (DESIGN.md). A droplet counts as covered when a
+ * must survive droplet replacement (docs/decisions.md#reserved-ip). A droplet counts as covered when a
  * ReservedIpAssignment or a ReservedIp's `dropletId` depends on it, or names its id.
  */
 export function checkReservedIps(resources: readonly StackResource[]): string[] {

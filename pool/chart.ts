@@ -9,7 +9,7 @@ export interface Point {
   score: number;
 }
 
-/** Top of the score axis: the pool caps scores near 20 (DESIGN.md "Scoring"). */
+/** Top of the score axis: the pool caps scores near 20 (docs/decisions.md#scoring). */
 export const SCORE_AXIS_MAX = 20;
 
 export interface ScoreScale {

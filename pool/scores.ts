@@ -1,5 +1,5 @@
 /**
- * The pool's public score history (DESIGN.md "Pool rules"): fetch, validate, summarise.
+ * The pool's public score history (docs/decisions.md#score-history): fetch, validate, summarise.
  * `GET <base>/scores/<ip>/json?limit=N&monitor=*` answers 301 to
  * `/api/data/server/scores/<ip>/json`; fetch follows it.
  */

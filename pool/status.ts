@@ -138,7 +138,7 @@ export interface WatchOptions extends StatusOptions {
   signal?: AbortSignal;
 }
 
-/** The interval actually used: never below the API's ~2 min cache (DESIGN.md). */
+/** The interval actually used: never below the API's ~2 min cache (docs/decisions.md#score-history). */
 export function effectiveWatchInterval(requestedSeconds: number | undefined): number {
   return Math.max(
     requestedSeconds ?? POOL_DEFAULTS.watchIntervalSeconds,

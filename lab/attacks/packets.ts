@@ -149,7 +149,7 @@ export function amplification(bytesIn: number, bytesOut: number): number {
 }
 
 /**
- * NTPsec 1.2.2's per-address rate score (ntpd/ntp_monitor.c, measured in LAB-NOTES §7):
+ * NTPsec 1.2.2's per-address rate score (ntpd/ntp_monitor.c, measured in docs/lab-mechanisms.md#rate-limiting):
  * decays with τ = 20 s and grows by 1/20 per packet; a packet that brings the score to
  * ≥ 1.0 (`limit average 1.0`) is limited (KoD RATE while the score is ≤ 1.5, silent drop
  * above). A 1 packet/s client is limited from its 75th packet on, as measured. Returns the

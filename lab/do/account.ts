@@ -3,7 +3,7 @@ import { ok, type Router } from "./core";
 
 /**
  * The account (godo account.go) and the token-info endpoint `doctl auth init` validates
- * against (doctl do/oauth.go; DO-API.md §7.2).
+ * against (doctl do/oauth.go; docs/digitalocean-api.md#doctl).
  */
 export function registerAccount(router: Router, cloud: Cloud): void {
   router.add("GET", "/v2/account", "account", () =>

@@ -5,9 +5,9 @@ import { intParam, notFound, ok, paginate, type Router, unprocessable } from "./
 /**
  * Actions: every asynchronous change (droplet create and power actions, reserved IP
  * assign/unassign) is one, listed globally at `/v2/actions[/{id}]` (godo action.go; the
- * reserved-IPv6 waits and doctl `--wait` poll only there: DO-API.md §4.4).
+ * reserved-IPv6 waits and doctl `--wait` poll only there: docs/digitalocean-api.md#actions).
  *
- * Lifecycle (DO-API.md §6.2): `in-progress` with `completed_at: null`, then `completed` with
+ * Lifecycle (docs/digitalocean-api.md#action-lifecycle): `in-progress` with `completed_at: null`, then `completed` with
  * `completed_at` set — TF's generic wait decides on `completed_at != nil` (TF util/wait.go),
  * doctl on `status` (godo util/droplet.go WaitForActive). A failed realisation gives
  * `errored` (with `completed_at`, so no client waits on it forever).
@@ -37,7 +37,7 @@ export interface ActionSpec {
   readonly region: string;
   /** Listed in this droplet's actions. */
   readonly listedOn?: number;
-  /** Droplets whose one pending event this action holds (DO-API.md §6.1). */
+  /** Droplets whose one pending event this action holds (docs/digitalocean-api.md#one-pending-event-per-droplet). */
   readonly locks: readonly number[];
   readonly projectId?: string;
   /** Least time in progress (timings). */

@@ -123,7 +123,7 @@ const image = (id: number, slug: string, distribution: string, name: string): Im
   status: "available",
 });
 
-/** The distribution images the program may name (components/defaults.ts and DESIGN.md). */
+/** The distribution images the program may name (components/defaults.ts, docs/decisions.md#daemon-and-image). */
 export const IMAGES: readonly ImageObject[] = [
   image(155_700_001, "debian-12-x64", "Debian", "12 x64"),
   image(155_700_002, "ubuntu-24-04-x64", "Ubuntu", "24.04 (LTS) x64"),

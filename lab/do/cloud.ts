@@ -119,7 +119,7 @@ export class Cloud {
   readonly tags = new Map<string, TagRecord>();
   readonly keys = new Map<number, KeyRecord>();
   readonly projects = new Map<string, ProjectRecord>();
-  /** Droplet id → the action holding its one pending event (DO-API.md §6.1). */
+  /** Droplet id → the action holding its one pending event (docs/digitalocean-api.md#one-pending-event-per-droplet). */
   readonly pendingEvent = new Map<number, number>();
   readonly failures: BackgroundFailure[] = [];
   private readonly background = new Set<Promise<unknown>>();

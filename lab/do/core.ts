@@ -3,10 +3,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 
 /**
  * The transport every emulated endpoint shares: routing, JSON bodies, DigitalOcean's error
- * body, pagination, bearer-token auth, rate-limit headers and a request log. DO-API.md §1.
+ * body, pagination, bearer-token auth, rate-limit headers and a request log. docs/digitalocean-api.md#transport.
  */
 
-/** An API error as DigitalOcean sends it: `{id, message, request_id}` (DO-API.md §1.4). */
+/** An API error as DigitalOcean sends it: `{id, message, request_id}` (docs/digitalocean-api.md#errors). */
 export class ApiError extends Error {
   constructor(
     readonly status: number,

@@ -1,7 +1,7 @@
 /**
  * Every default of the emulated DigitalOcean, in one place. Timings are short next to the
  * real cloud (a droplet is `new` for ~30-60 s there) but long enough that clients see the
- * intermediate states they poll for: TF polls first after 10 s (DO-API.md §3), doctl every 5 s.
+ * intermediate states they poll for: TF polls first after 10 s (docs/digitalocean-api.md#polling), doctl every 5 s.
  */
 export const DO_DEFAULTS = {
   timings: {

@@ -18,7 +18,7 @@ import {
 
 /**
  * Droplets and droplet actions (godo droplets.go, droplet_actions.go; TF
- * droplet/resource_droplet.go; DO-API.md §4.3). Realisation order: realiser.ts.
+ * droplet/resource_droplet.go; docs/digitalocean-api.md#droplets). Realisation order: realiser.ts.
  */
 
 /** OAS resources/droplets/models/droplet_create.yml:80-88: user_data up to 64 KiB. */
@@ -39,7 +39,7 @@ export function renderDroplet(_cloud: Cloud, d: DropletRecord): Record<string, u
   if (n) {
     // The droplet's own public address first: TF's ipv4_address is the first public v4 entry
     // (resource_droplet.go setDropletAttributes). Neither the anchor nor a reserved IP is
-    // listed (DO-API.md §4.3 leaves it UNCONFIRMED; listing them would risk being first).
+    // listed (docs/digitalocean-api.md#droplets: unconfirmed; listing them would risk being first).
     v4.push({ ...v4Entry(n.publicIpv4), type: "public" });
     if (n.privateIpv4) {
       // Private networks have no gateway in the API (OAS network_v4.yml "not provided").
@@ -108,7 +108,7 @@ function publicKeysFor(cloud: Cloud, refs: unknown): string[] {
     if (k) keys.push(k.publicKey);
     else bad.push(String(r));
   }
-  // Observed wording (poseidon/typhoon#106, DO-API.md §6.11).
+  // Observed wording (poseidon/typhoon#106, docs/digitalocean-api.md#ssh-key-errors).
   if (bad.length > 0)
     throw unprocessable(`${bad.join(", ")} are invalid key identifiers for Droplet creation.`);
   return keys;
@@ -148,7 +148,7 @@ function createDroplet(cloud: Cloud, req: Request) {
   const publicKeys = publicKeysFor(cloud, b.ssh_keys);
   const live = [...cloud.droplets.values()].filter((d) => !d.deleting).length;
   if (live >= cloud.account.dropletLimit) {
-    // Observed wording (OpenRouterLabs/spawn#3059, DO-API.md §6.3).
+    // Observed wording (OpenRouterLabs/spawn#3059, docs/digitalocean-api.md#reserved-ip-limits).
     throw unprocessable("creating this/these droplet(s) will exceed your droplet limit");
   }
   const vpc =
@@ -189,7 +189,7 @@ function createDroplet(cloud: Cloud, req: Request) {
   };
   cloud.droplets.set(id, d);
   // The `create` action is in the droplet's action list and holds its pending event until it
-  // completes, at the instant the droplet turns active (DO-API.md §3 rule 5; TF
+  // completes, at the instant the droplet turns active (docs/digitalocean-api.md#polling, last rule; TF
   // reserved_ip_actions.go waitOnDroplet waits on exactly this list).
   const action = startAction(
     cloud,
@@ -248,7 +248,7 @@ function destroyDroplet(cloud: Cloud, d: DropletRecord): void {
         await set(r.ip);
         r.dropletId = null;
         // The orphaned IP stays in the project it was listed in (its droplet's): UNCONFIRMED
-        // on DigitalOcean (DO-API.md §6.5), and the least surprising for a client.
+        // on DigitalOcean (docs/digitalocean-api.md#droplet-deletion), and the least surprising for a client.
         r.projectId = d.projectId;
       }
     }
@@ -289,7 +289,7 @@ function dropletAction(cloud: Cloud, req: Request) {
     locks: [d.id],
     minMs: cloud.timings.actionMs,
   };
-  // A droplet still being created (or mid-action) holds its one pending event (DO-API.md §6.1).
+  // A droplet still being created (or mid-action) holds its one pending event (docs/digitalocean-api.md#one-pending-event-per-droplet).
   if (cloud.pendingEvent.has(d.id)) throw unprocessable(PENDING_EVENT);
   const power = POWER[type];
   let action: ReturnType<typeof startAction>;

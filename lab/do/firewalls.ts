@@ -20,13 +20,13 @@ import { findDroplet } from "./droplets";
 import type { FirewallRuleSpec } from "./realiser";
 
 /**
- * Cloud firewalls (godo firewalls.go; TF firewall/; DO-API.md §4.9, §6.10). The API echoes
+ * Cloud firewalls (godo firewalls.go; TF firewall/; docs/digitalocean-api.md#firewalls, #firewall-validation). The API echoes
  * what was sent, with the read-back rules TF depends on (TF firewall/firewalls.go
  * flattenFirewallInboundRules/OutboundRules): every rule carries `sources`/`destinations`,
  * ports "0" for all ports and for icmp, `droplet_ids` only the explicitly attached droplets.
  */
 
-/** docs products/networking/firewalls/details/limits (DESIGN.md): per firewall. */
+/** docs products/networking/firewalls/details/limits (docs/decisions.md#cloud-firewall): per firewall. */
 export const FIREWALL_LIMITS = { rules: 50, dropletIds: 10, tags: 5 } as const;
 /** OAS resources/firewalls/models/firewall.yml:66. */
 const FIREWALL_NAME = /^[a-zA-Z0-9][a-zA-Z0-9.-]+$/;

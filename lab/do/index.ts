@@ -21,7 +21,7 @@ import { registerTags } from "./tags";
 
 /**
  * The emulated DigitalOcean: one HTTP server speaking API v2 at the root (`/v2/...`, which
- * godo requires: firewalls and projects use absolute paths, DO-API.md §1.1) on any number of
+ * godo requires: firewalls and projects use absolute paths, docs/digitalocean-api.md#base-url) on any number of
  * listeners, plus one metadata socket per droplet (metadata.ts).
  */
 

@@ -5,11 +5,11 @@ import type { Cloud } from "./cloud";
 import type { DropletNetwork, Ipv4Config, Ipv6Config } from "./realiser";
 
 /**
- * The droplet metadata service (DO-API.md §8): `/metadata/v1.json` and the plain-text tree
+ * The droplet metadata service (docs/digitalocean-api.md#metadata-service): `/metadata/v1.json` and the plain-text tree
  * under `/metadata/v1/`, rendered from the emulator's state by pure functions and served per
  * droplet on its own unix socket (the realiser makes that socket answer at 169.254.169.254
  * inside the droplet, realiser.ts DropletSpec.metadataSocket). Values are live: a reserved-IP
- * assignment shows at the next request (DO-API.md §8.2).
+ * assignment shows at the next request (docs/digitalocean-api.md#metadata-document).
  */
 
 /** What the document is made of, read from the API state at request time. */

@@ -16,7 +16,7 @@ import {
 import { projectOf } from "./reservedIps";
 
 /**
- * Projects and their resources (godo projects.go; TF project/; DO-API.md §4.10, §6.7-6.8).
+ * Projects and their resources (godo projects.go; TF project/; docs/digitalocean-api.md#projects and the two sections after #projects-keep-the-floating-ip-name).
  * Droplets and reserved IPs carry their project; an assigned reserved IP is listed in its
  * droplet's project. Listings name reserved IPv4 `do:floatingip:<ip>` whatever URN assigned
  * it ("Floating IPs retrieved using the Projects API will retain the original name", OAS
@@ -41,7 +41,7 @@ const ENVIRONMENTS = ["Development", "Staging", "Production", ""];
 /** OAS shared/responses precondition_failed.yml:17; TF retries on this text (project/resource_project.go). */
 export const PROJECT_NOT_EMPTY =
   "cannot delete a project with resources. move or remove the resources first";
-/** Observed in TF issues #445 and #1264 (DO-API.md §6.8). */
+/** Observed in TF issues #445 and #1264 (docs/digitalocean-api.md#moving-an-assigned-reserved-ip). */
 export const MOVE_ASSIGNED_IP =
   "Cannot move a Reserved IP with an associated Droplet. Move the Droplet instead";
 
@@ -73,7 +73,7 @@ export function projectUrns(cloud: Cloud, projectId: string): string[] {
     if (d.projectId === projectId) urns.push(`do:droplet:${d.id}`);
   for (const r of cloud.reservedIps.values())
     if (projectOf(cloud, r) === projectId) urns.push(`do:floatingip:${r.ip}`);
-  // How listings name reserved IPv6 is UNCONFIRMED (DO-API.md §6.7): the godo URN form.
+  // How listings name reserved IPv6 is UNCONFIRMED (docs/digitalocean-api.md#projects-keep-the-floating-ip-name): the godo URN form.
   for (const r of cloud.reservedIpv6.values())
     if (projectOf(cloud, r) === projectId) urns.push(`do:reservedipv6:${r.ip}`);
   for (const urn of cloud.projects.get(projectId)?.others.keys() ?? []) urns.push(urn);
@@ -115,7 +115,7 @@ function projectFields(b: Record<string, unknown>, current?: ProjectRecord) {
 
 /**
  * `POST /v2/projects/{id}/resources`: droplets first (so a droplet and its IP may move in one
- * request — DO-API.md §6.8 recommends allowing it, real behaviour UNCONFIRMED), then IPs, which
+ * request — docs/digitalocean-api.md#moving-an-assigned-reserved-ip allows it, real behaviour UNCONFIRMED), then IPs, which
  * get 412 when assigned to a droplet in another project.
  */
 function assignResources(cloud: Cloud, req: Request) {

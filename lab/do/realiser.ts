@@ -14,7 +14,7 @@ import { ADDR } from "../net";
  * |---|---|
  * | `POST /v2/droplets` | answers 202 at once with status `new` and an `in-progress` `create` action; then `createDroplet` (addresses known, metadata served from then on), `applyFirewalls`, `startDroplet`; when `startDroplet` resolves (and the configured minimum time in `new` has passed) the droplet turns `active` and its `create` action `completed` in the same instant. A rejection turns the action `errored` and the droplet `errored` (a lab-only status: outside the provider's wait states, it fails at the next poll instead of after 60 min). |
  * | droplet actions `power_off`, `shutdown`, `power_on`, `reboot`, `power_cycle` | action `in-progress` at once; `powerOff`/`shutdown`/`powerOn`/`reboot` resolves → status changes (`off`/`active`) and the action completes. |
- * | `DELETE /v2/droplets/{id}` | 204 at once; once the droplet's pending action (if any) has finished, for each reserved IP on it `setReservedIpv4/6(ip, null)` (the IP stays on the account, `droplet: null`, DO-API.md §6.5); `deleteDroplet`; `applyFirewalls`; only then does `GET` answer 404. |
+ * | `DELETE /v2/droplets/{id}` | 204 at once; once the droplet's pending action (if any) has finished, for each reserved IP on it `setReservedIpv4/6(ip, null)` (the IP stays on the account, `droplet: null`, docs/digitalocean-api.md#droplet-deletion); `deleteDroplet`; `applyFirewalls`; only then does `GET` answer 404. |
  * | `POST /v2/reserved_ips` / `reserved_ipv6` | `allocateReservedIpv4/6(region)` before answering (the address is in the response). With `droplet_id` also an assign, as below. |
  * | reserved IP `assign` (also re-pointing an assigned IP) / `unassign` | action `in-progress` at once, the droplet holds a pending event; `setReservedIpv4/6(ip, dropletId or null)` resolves (NAT/route moved) → `droplet` in the IP object changes → action `completed`. |
  * | `DELETE /v2/reserved_ips/{ip}` / `reserved_ipv6` | if assigned `setReservedIpv4/6(ip, null)`; then `releaseReservedIpv4/6(ip)`; then 204. |
@@ -65,7 +65,7 @@ export interface DropletSpec {
   readonly size: string;
   /** The image slug (or its numeric id as a string when created from an id). */
   readonly image: string;
-  /** The create request's `user_data`, verbatim (not base64-decoded: DO-API.md §6.6). */
+  /** The create request's `user_data`, verbatim (not base64-decoded: docs/digitalocean-api.md#user-data). */
   readonly userData: string;
   readonly ipv6: boolean;
   readonly privateNetworking: boolean;
@@ -75,7 +75,7 @@ export interface DropletSpec {
   readonly vpcUuid: string;
   /**
    * A unix socket on which the server already answers this droplet's metadata service
-   * (`GET /metadata/v1.json`, `/metadata/v1/...`, DO-API.md §8). The realiser makes it
+   * (`GET /metadata/v1.json`, `/metadata/v1/...`, docs/digitalocean-api.md#metadata-service). The realiser makes it
    * reachable at http://169.254.169.254/ inside the droplet.
    */
   readonly metadataSocket: string;

@@ -20,7 +20,7 @@ import { renderDroplet } from "./droplets";
 
 /**
  * Reserved IPv4 addresses and their actions (godo reserved_ips.go, reserved_ips_actions.go;
- * TF reservedip/; DO-API.md §4.5-4.6, §6.3-6.5). The assign/unassign machinery is shared
+ * TF reservedip/; docs/digitalocean-api.md#reserved-ipv4, #reserved-ip-limits, #unassign). The assign/unassign machinery is shared
  * with reserved IPv6 (reservedIpv6.ts), which differs in paths, shapes and address family.
  */
 
@@ -35,7 +35,7 @@ export interface ReservedFlavour {
 }
 
 /**
- * The real API's `resource_id` for an IP action is UNCONFIRMED (DO-API.md §4.4); godo needs
+ * The real API's `resource_id` for an IP action is UNCONFIRMED (docs/digitalocean-api.md#actions); godo needs
  * an integer, so IPv4 actions carry the address as a 32-bit number.
  */
 export const ipv4AsInt = (ip: string): number =>
@@ -48,7 +48,7 @@ export const V4: ReservedFlavour = {
   resourceId: ipv4AsInt,
 };
 
-/** The project an IP is listed in: its droplet's while assigned (DO-API.md §6.8). */
+/** The project an IP is listed in: its droplet's while assigned (docs/digitalocean-api.md#moving-an-assigned-reserved-ip). */
 export function projectOf(cloud: Cloud, r: ReservedIpRecord): string {
   const d = r.dropletId === null ? undefined : cloud.droplets.get(r.dropletId);
   return d ? d.projectId : r.projectId;
@@ -61,7 +61,7 @@ export function renderReservedIp(cloud: Cloud, r: ReservedIpRecord): Record<stri
     region: findRegion(r.region),
     // The entire droplet object when assigned: TF reads droplet.region.slug and droplet.id
     // (resource_reserved_ip.go read); null otherwise (its Delete nil-checks nothing, but only
-    // assignment resources read it when they expect it: DO-API.md §4.6).
+    // assignment resources read it when they expect it: docs/digitalocean-api.md#reserved-ipv4-assignment).
     droplet: d ? renderDroplet(cloud, d) : null,
     locked: r.locked,
     project_id: projectOf(cloud, r),
@@ -108,7 +108,7 @@ export function reservedAction(
     if (other)
       throw unprocessable(`Droplet ${dropletId} already has reserved IP ${other.ip} assigned.`);
     if (flavour.resourceType === "reserved_ipv6" && !d.spec.ipv6) {
-      // The lab can only route a reserved IPv6 to a droplet with IPv6 (DO behaviour UNCONFIRMED, DO-API.md §6.12).
+      // The lab can only route a reserved IPv6 to a droplet with IPv6 (DO behaviour unconfirmed, docs/digitalocean-api.md#reserved-ipv6).
       throw unprocessable(`Droplet ${dropletId} does not have IPv6 enabled.`);
     }
     const previous = r.dropletId;

@@ -7,7 +7,7 @@ import { type ReservedFlavour, registerReservedRoutes } from "./reservedIps";
 
 /**
  * Reserved IPv6 addresses and their actions (godo reserved_ipv6.go, reserved_ipv6_actions.go;
- * TF reservedipv6/; DO-API.md §4.7-4.8). Assign/unassign share reservedIps.ts's machinery;
+ * TF reservedipv6/; docs/digitalocean-api.md#reserved-ipv6). Assign/unassign share reservedIps.ts's machinery;
  * TF waits on these actions only through the global `/v2/actions/{id}`.
  */
 

@@ -13,7 +13,7 @@ import {
 } from "./core";
 
 /**
- * SSH keys of the account (godo keys.go; TF sshkey/; DO-API.md §4.2). GET/PUT/DELETE take
+ * SSH keys of the account (godo keys.go; TF sshkey/; docs/digitalocean-api.md#ssh-keys). GET/PUT/DELETE take
  * the id or the fingerprint (godo keys.go GetByFingerprint etc.).
  */
 

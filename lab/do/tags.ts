@@ -13,7 +13,7 @@ import {
 import { TAG_NAME } from "./droplets";
 
 /**
- * Tags (godo tags.go; TF tag/; DO-API.md §4.1). Names are case-stable: the first spelling
+ * Tags (godo tags.go; TF tag/; docs/digitalocean-api.md#tags). Names are case-stable: the first spelling
  * is canonical and lookups ignore case (OAS resources/tags/models/tags.yml:22-23). Tagging a
  * droplet changes which firewalls cover it, so it re-applies firewalls.
  */

@@ -6,7 +6,7 @@ import { defaultCacheDir } from "../../lab/image";
 /**
  * DigitalOcean's own CLI for the emulator's tests, built from the Go module proxy into the
  * lab cache (never committed, never on the PATH). Pinned: v1.166.0 is the newest release in
- * the doctl repository read for DO-API.md, and it compiles godo 1.202.0 — the godo that
+ * the doctl commit docs/digitalocean-api.md was read from, and it compiles godo 1.202.0 — the godo that
  * terraform-provider-digitalocean v2.99.1 vendors.
  */
 export const DOCTL_VERSION = "v1.166.0";

@@ -3,7 +3,7 @@
  * promise ("every daemon and client runs from the lab's images, the host gives only the
  * listed build tools") made checkable. test/globalSetup.ts puts the tiers on this PATH, so a
  * test that runs a host program outside it (nft, python3, ssh, ntpq…) fails with ENOENT on
- * every machine, not only on a user's clean one; test/unit/host-programs.test.ts catches the
+ * every machine, not only on a user's clean one; test/real/host-programs.test.ts catches the
  * absolute-path way around it.
  *
  * Allowed: the programs of lab/prereqs.ts HOST_PACKAGES, of Debian's Essential and

@@ -1,13 +1,13 @@
 /**
  * Network namespaces + NTPsec daemons for the verification's real-tool tests
- * (LAB-NOTES §2–§6). One `NtpNet` per test file:
+ * (docs/lab-mechanisms.md, #topology to #client-tools). One `NtpNet` per test file:
  *
  * - unique prefix `vf<6 hex>` per run; namespaces `<prefix>-<node>`, all nodes on one bridge
  *   that lives in its own `<prefix>-sw` namespace, so the host gets no interface or route;
  * - every daemon and client (ntpd, ntpq, ntpdig, nft, sshd, ssh, ...) runs from the lab's
  *   tools image (lab/imageExec.ts), never from the host, with this run's scratch dir bound
  *   at the same path; every ntpd runs as root without `-u` and without CAP_SYS_TIME: the
- *   kernel refuses every clock change, so the shared host clock is never touched (LAB-NOTES §3);
+ *   kernel refuses every clock change, so the shared host clock is never touched (docs/lab-mechanisms.md#shared-clock);
  * - `teardown()` is synchronous and idempotent (kill by PID and by `ip netns pids`, delete
  *   the namespaces, remove the scratch dir) and also runs on SIGINT, SIGTERM and exit.
  *

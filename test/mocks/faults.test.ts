@@ -6,7 +6,7 @@ import { BASE_CONFIG, ofType, runProgram } from "./program";
 // replaces the droplet (new upstreams → new user-data). The lab cannot express an update of
 // a live stack (each run is a fresh `pulumi up`), so this compares what the engine would
 // diff: every input of the reserved IPs and the firewall stays the same (no diff, so they are
-// kept), the droplet's user-data changes (a replacement, DESIGN.md), and everything that must
+// kept), the droplet's user-data changes (a replacement, docs/decisions.md#replacement), and everything that must
 // follow the new droplet — the IP assignments and both verification commands — takes its id.
 // Pulumi's diff engine itself is not run here: there is no Pulumi CLI on these machines.
 

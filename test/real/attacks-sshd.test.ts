@@ -55,7 +55,7 @@ function sshdConfig(name: string, dropIn: string | undefined, port: number): str
 }
 
 function startSshd(config: string): void {
-  // sshd needs /run/sshd; the image's /run is a private tmpfs (LAB-NOTES §12).
+  // sshd needs /run/sshd; the image's /run is a private tmpfs (docs/lab-mechanisms.md#sshd).
   daemons.push(
     net.spawn(server, ["sh", "-c", `mkdir /run/sshd && exec /usr/sbin/sshd -D -e -f ${config}`]),
   );

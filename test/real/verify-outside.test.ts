@@ -185,7 +185,7 @@ describe("Node NTP client against real ntpd", { concurrent: true }, () => {
     expect(s).toMatchObject({ verdict: "unsynchronised", stratum: 0, leap: 3, refid: "INIT" });
   });
 
-  it("a flood gets KoD RATE from `limited` (LAB-NOTES §7)", async () => {
+  it("a flood gets KoD RATE from `limited` (docs/lab-mechanisms.md#rate-limiting)", async () => {
     const samples = await probe(["query", kod.ipv4, "40"]);
     const verdicts = samples.map((s) => s.verdict);
     expect(verdicts[0]).toBe("ok");

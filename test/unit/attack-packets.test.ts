@@ -83,7 +83,7 @@ describe("attack packet builders", () => {
   });
 });
 
-describe("NTPsec rate-limit model (LAB-NOTES §7)", () => {
+describe("NTPsec rate-limit model (docs/lab-mechanisms.md#rate-limiting)", () => {
   it("limits a 1 packet/s client from its 75th packet, as measured on NTPsec 1.2.2", () => {
     expect(firstLimited(steadySchedule(200, 1))).toBe(74);
   });

@@ -17,7 +17,7 @@ import {
 } from "../helpers/doApi";
 
 // The emulated DigitalOcean's server behaviours, through HTTP on 127.0.0.1, with a realiser
-// that records its calls. Sources of each behaviour: lab/do/*.ts comments and DO-API.md.
+// that records its calls. Sources of each behaviour: lab/do/*.ts comments and docs/digitalocean-api.md.
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;

@@ -149,7 +149,7 @@ export async function startFakeScoreApi(
   };
 }
 
-/** A score answer in the documented shape (DESIGN.md), built from compact rows. */
+/** A score answer in the documented shape (docs/decisions.md#score-history), built from compact rows. */
 export function scoreBody(
   ip: string,
   opts: {
