@@ -383,6 +383,9 @@ export class Droplet {
       "-u",
       "chroot",
       join(this.dir, "root"),
+      // The droplet's own PATH, not the caller's (the tests narrow theirs to host tools).
+      "/usr/bin/env",
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
       ...argv,
     ];
   }

@@ -32,6 +32,9 @@ import { mustRun, sleep } from "./exec";
  */
 const BASE = DEBIAN_SUITES[0] as DebianSuite;
 
+/** PATH of a command chrooted into a root: the root's own, not the caller's (the tests' is narrowed). */
+const ROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
+
 /**
  * Installed in the cached droplet image: what a DigitalOcean Debian 12 image boots with
  * (cloud-init, sshd, iproute2, nftables, CA certificates). `--include` does not resolve virtual
@@ -597,7 +600,7 @@ export async function upgradeFromSuites(
         env: {
           DEBIAN_FRONTEND: "noninteractive",
           LANG: "C.UTF-8",
-          PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+          PATH: ROOT_PATH,
         },
       },
     );
@@ -658,7 +661,7 @@ export async function layerTools(
 export async function layer(broot: string, hostShim: string): Promise<void> {
   // DigitalOcean's images have en_US.UTF-8, the locale cloud-init's locale module sets.
   writeFileSync(join(broot, "etc/locale.gen"), "en_US.UTF-8 UTF-8\n");
-  await mustRun(["chroot", broot, "locale-gen"]);
+  await mustRun(["chroot", broot, "locale-gen"], { env: { PATH: ROOT_PATH } });
   // e2scrub_reap needs LVM, which a lab droplet (an overlay root, no block devices) has not.
   rmSync(join(broot, "etc/systemd/system/multi-user.target.wants/e2scrub_reap.service"), {
     force: true,

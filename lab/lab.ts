@@ -26,7 +26,7 @@ import { METADATA_ADDRESS, metadataPort, renderEdgeMetadata, startForwarder } fr
 import { ensureSharedObject, type Image } from "./image";
 import { type ImageExecOptions, imageMustRun, imageRun } from "./imageExec";
 import { generateEd25519 } from "./keys";
-import { ADDR, addNamespace, attachToBridge, ip, nsMustRun, nsRun, writeNetnsHosts } from "./net";
+import { ADDR, addNamespace, attachToBridge, ip, nsRun, writeNetnsHosts } from "./net";
 import { killQuietly, Teardown } from "./teardown";
 import {
   describeUpstreamKind,
@@ -123,13 +123,11 @@ export class Lab implements Realiser {
       `${ADDR.wanEdge}/24`,
       `${ADDR.wanEdge6}/64`,
     ]);
-    await nsMustRun(this.edge, [
-      "sysctl",
-      "-q",
-      "-w",
-      "net.ipv4.ip_forward=1",
-      "net.ipv6.conf.all.forwarding=1",
-    ]);
+    // sysctl from the tools image like every other tool (procps is not on every host).
+    await imageMustRun(
+      ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"],
+      this.tool(this.edge),
+    );
     // The metadata service's address, local to the edge (lab/forward.ts renderEdgeMetadata).
     await ip("-n", this.edge, "addr", "add", `${METADATA_ADDRESS}/32`, "dev", "lo");
     await addNamespace(this.td, this.inet);

@@ -4,7 +4,6 @@
  * makes doctl exit non-zero — and what it prints must match the emulator's state and the
  * calls the realiser received. The lab tier checks the same against real namespaces.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DigitalOcean, startDigitalOcean } from "../../lab/do/index";
 import { RecordingRealiser } from "../../lab/do/realiser";
 import { run } from "../../lab/exec";
+import { toolsRoot } from "../../lab/image";
+import { imageRun } from "../../lab/imageExec";
 import { generateEd25519 } from "../../lab/keys";
 import { ADDR } from "../../lab/net";
 import { DOCTL_VERSION, ensureDoctl } from "../helpers/doctl";
@@ -119,8 +120,12 @@ describe(`doctl ${DOCTL_VERSION} against the emulated DigitalOcean`, () => {
     );
     const file = join(home, "key.pub");
     writeFileSync(file, `${state.publicKey}\n`);
-    const kg = spawnSync("ssh-keygen", ["-l", "-E", "md5", "-f", file], { encoding: "utf8" });
-    expect(kg.status, kg.stderr).toBe(0);
+    // ssh-keygen from the tools image (the host need not have openssh-client).
+    const kg = await imageRun(["ssh-keygen", "-l", "-E", "md5", "-f", file], {
+      root: toolsRoot(),
+      binds: [{ host: home, readOnly: true }],
+    });
+    expect(kg.code, kg.stderr).toBe(0);
     const md5 = /MD5:([0-9a-f:]{47})/.exec(kg.stdout)?.[1];
     expect(key).toEqual({
       id: expect.any(Number),
