@@ -187,6 +187,20 @@ describe("the program under mocks", () => {
     expect(ofType(resources, T.droplet)).toHaveLength(12);
   }, 60_000);
 
+  it('creates no project for the declared defaults the engine hands over (projectName "", upstreams [])', async () => {
+    // Pulumi.yaml declares projectName: "" and upstreams: [], and the engine sets declared
+    // defaults onto the stack before the program runs (pulumi/pulumi
+    // sdk/go/common/workspace/config.go, mergeConfig).
+    const { resources } = await runProgram({
+      ...BASE_CONFIG,
+      members: BASE_CONFIG.members.map((m) => ({ ...m, upstreams: BASE_CONFIG.upstreams })),
+      upstreams: [],
+      projectName: "",
+    });
+    expect(ofType(resources, T.project)).toHaveLength(0);
+    expect(ofType(resources, T.droplet)).toHaveLength(1);
+  });
+
   it("puts droplets and reserved IPs in a DigitalOcean project when projectName is set", async () => {
     const { resources } = await runProgram({ ...BASE_CONFIG, projectName: "Time servers" });
     const project = ofType(resources, T.project)[0];
