@@ -233,10 +233,18 @@ export function parseChangeSummary(out: string): ChangeSummary | undefined {
   return Object.keys(summary).length > 0 ? summary : undefined;
 }
 
-/** Changes other than "same": what a second `pulumi up` must not have. */
+/**
+ * Step kinds that change nothing in the cloud or the state (pulumi/pulumi
+ * pkg/resource/deploy/step.go, StepOp): "same", and "read", which reads an existing
+ * resource — the preflight's StackReference to this stack is read on every run
+ * (components/preflight.ts), so a second `up` that changes nothing still reports `read: 1`.
+ */
+export const UNCHANGING_KINDS: ReadonlySet<string> = new Set(["same", "read"]);
+
+/** Changes other than "same" and "read": what a second `pulumi up` must not have. */
 export const changesIn = (s: ChangeSummary): number =>
   Object.entries(s)
-    .filter(([k]) => k !== "same")
+    .filter(([k]) => !UNCHANGING_KINDS.has(k))
     .reduce((a, [, n]) => a + n, 0);
 
 /** Resources a preview would touch (every kind, "same" included), for the report. */
