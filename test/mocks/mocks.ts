@@ -13,7 +13,11 @@ export interface Recorded {
   readonly additionalSecretOutputs: readonly string[];
   readonly replaceOnChanges: readonly string[];
   readonly ignoreChanges: readonly string[];
-  readonly deleteBeforeReplace: boolean;
+  /**
+   * The program's `deleteBeforeReplace` as the engine receives it: undefined when the program
+   * leaves the choice to the provider (the SDK sends `deleteBeforeReplaceDefined` false).
+   */
+  readonly deleteBeforeReplace: boolean | undefined;
   /** customTimeouts as the engine receives them ("" when unset). */
   readonly customTimeouts: { readonly create: string; readonly update: string };
 }
@@ -164,7 +168,9 @@ MockMonitor.prototype.registerResource = function (
         additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
         replaceOnChanges: req.getReplaceonchangesList(),
         ignoreChanges: req.getIgnorechangesList(),
-        deleteBeforeReplace: req.getDeletebeforereplace() === true,
+        deleteBeforeReplace: req.getDeletebeforereplacedefined()
+          ? req.getDeletebeforereplace() === true
+          : undefined,
         customTimeouts: {
           create: req.getCustomtimeouts()?.getCreate() ?? "",
           update: req.getCustomtimeouts()?.getUpdate() ?? "",

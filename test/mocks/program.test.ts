@@ -121,6 +121,20 @@ describe("the program under mocks", () => {
     expect(userData).toContain(`address replace ${String(ip6?.state.ip)}/128 dev lo`);
   });
 
+  // The bridged provider answers a replacement with delete-before-replace whenever the
+  // resource's autonamed `name` is set by the program (pulumi-terraform-bridge
+  // pkg/tfbridge/schema.go, nameRequiresDeleteBeforeReplace), and the engine follows it
+  // unless the program says otherwise (pulumi/pulumi pkg/resource/deploy/step_generator.go).
+  // The real engine deleted the assignments and the droplet first (issue 17).
+  it("asks for create-before-delete on every resource a replacement must not take down first", async () => {
+    const { resources } = await runProgram(BASE_CONFIG);
+    for (const type of [T.droplet, T.sshKey, T.ipAssign, T.ip6Assign]) {
+      const [r] = ofType(resources, type);
+      expect(r, type).toBeDefined();
+      expect(r?.deleteBeforeReplace, type).toBe(false);
+    }
+  });
+
   it("attaches a firewall by tag with the builder's rules", async () => {
     const { resources } = await runProgram(BASE_CONFIG);
     const fw = ofType(resources, T.firewall)[0];
