@@ -54,8 +54,9 @@ export interface MemberVerification {
  * The reserved IPs depend only on the region, never on the droplet. A new droplet (new
  * user-data, image or size) is created beside the old one and verified on its own public
  * address; only then do the reserved IPs move to it, and the old droplet, which served on
- * them until that moment, is deleted last (create-before-delete, asked for explicitly below). A pre-check that
- * fails leaves the addresses on the old droplet: the pool never sees a booting member.
+ * them until that moment, is deleted last (create-before-delete, asked for explicitly
+ * below). A pre-check that fails leaves the addresses on the old droplet: the pool never
+ * sees a booting member.
  */
 export class PoolServer extends pulumi.ComponentResource {
   public readonly name: string;
