@@ -1,4 +1,5 @@
 import { getAccount } from "./account";
+import { getImages, getRegions, getSizes } from "./catalog";
 import { droplet } from "./droplet";
 import { firewall } from "./firewall";
 import { project } from "./project";
@@ -28,5 +29,5 @@ export const PROVIDER_RESOURCES: ReadonlyMap<string, ProviderResource> = new Map
 
 /** Every DigitalOcean data source the driver reads through the API, by invoke token. */
 export const PROVIDER_INVOKES: ReadonlyMap<string, ProviderInvoke> = new Map(
-  [getAccount, getSshKeys].map((i) => [i.token, i]),
+  [getAccount, getSshKeys, getRegions, getSizes, getImages].map((i) => [i.token, i]),
 );

@@ -354,6 +354,48 @@ describe("preflight: refused before any resource exists (issue 10)", () => {
     );
   });
 
+  it("a region, size or image DigitalOcean does not offer, from its own catalog (issue 17)", async () => {
+    const err = await failure({
+      ...BASE_CONFIG,
+      members: [
+        { name: "ams-1", region: "ams3", size: "s-1vcpu-3gb" },
+        { name: "sfo-1", region: "sfo1" },
+        { name: "xyz-1", region: "xyz9" },
+      ],
+    });
+    expect(err?.constructor.name).toBe("RunError");
+    expect(err?.message).toContain(
+      'members[0].size: DigitalOcean has no droplet size "s-1vcpu-3gb" (GET /v2/sizes; `doctl compute size list` shows them) (got "s-1vcpu-3gb")',
+    );
+    expect(err?.message).toMatch(
+      /members\[1\]\.region: DigitalOcean's region "sfo1" takes no new droplets \(available: false in GET \/v2\/regions\); pick one of ams3, /,
+    );
+    expect(err?.message).toMatch(/members\[2\]\.region: DigitalOcean has no region "xyz9"/);
+    expect(invoked.map((i) => i.token)).toEqual(
+      expect.arrayContaining([
+        "digitalocean:index/getRegions:getRegions",
+        "digitalocean:index/getSizes:getSizes",
+        "digitalocean:index/getImages:getImages",
+      ]),
+    );
+  });
+
+  it("an API failure before any resource is one line naming what to fix, not a stack trace", async () => {
+    // The provider's error as godo formats it (godo.go ErrorResponse.Error).
+    account.apiError =
+      'Error retrieving account: GET https://api.digitalocean.com/v2/account: 401 (request "4d1c") Unable to authenticate you';
+    const wrong = await failure(BASE_CONFIG);
+    expect(wrong?.constructor.name).toBe("RunError");
+    expect(wrong?.message.split("\n")).toHaveLength(1);
+    expect(wrong?.message).toMatch(/^digitalocean:token: not set, and DigitalOcean refuses/);
+    account.apiError =
+      'Error retrieving account: Get "https://api.digitalocean.com/v2/account": dial tcp: lookup api.digitalocean.com: no such host';
+    const offline = await failure(BASE_CONFIG);
+    expect(offline?.message).toMatch(/^DigitalOcean API unreachable from this machine/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(recorded.map((r) => r.name)).toEqual([]);
+  });
+
   it("nothing is registered when preflight fails", async () => {
     previous.outputs = { members: { "ams-1": { region: "nyc3" } } };
     const err = await failure(BASE_CONFIG);
