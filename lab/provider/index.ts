@@ -12,6 +12,22 @@ import { sshKey } from "./sshKey";
 import { getSshKeys } from "./sshKeys";
 import { tag } from "./tag";
 
+/**
+ * The provider this driver mirrors: the `@pulumi/digitalocean` SDK the program is built with
+ * (package.json; test/unit/lab-provider-version.test.ts keeps the two equal) and the
+ * terraform-provider-digitalocean code its modules were read from (each cites its files).
+ * It mirrors only what a first `pulumi up` does — each resource's Create and the data
+ * sources the program reads — never an update, a replacement, a delete, or the engine's and
+ * the provider's decisions about them (lab/README.md "What the mock-runtime driver does not
+ * model"); `--engine pulumi` rehearses those with the real engine and provider.
+ */
+export const MIRRORED_PROVIDER = {
+  sdk: "@pulumi/digitalocean",
+  sdkVersion: "4.80.1",
+  terraformProvider: "terraform-provider-digitalocean",
+  terraformProviderVersion: "v2.99.1",
+} as const;
+
 /** Every DigitalOcean resource type the driver creates through the API, by Pulumi type. */
 export const PROVIDER_RESOURCES: ReadonlyMap<string, ProviderResource> = new Map(
   [
