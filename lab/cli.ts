@@ -142,8 +142,12 @@ async function main(): Promise<number> {
     .addOption(
       new Option(
         "--scenario <name...>",
-        "with --engine pulumi, after the second up: replace (reordered upstreams replace the droplet while its reserved IP is probed every 2 s), destroy (protected reserved IPs must stop it)",
+        "with --engine pulumi, after the second up: replace (reordered upstreams replace the droplet while its reserved IPv4 and IPv6 are probed every second; any unanswered or unsynchronised probe fails it), destroy (protected reserved IPs must stop it)",
       ).choices(["replace", "destroy"]),
+    )
+    .option(
+      "--engine-output <dir>",
+      "with --engine pulumi: keep each engine step's stdout and stderr in this folder",
     )
     .option(
       "--summary <file>",
@@ -194,6 +198,7 @@ async function main(): Promise<number> {
     waitScale?: number;
     engine: "mock" | "pulumi";
     scenario?: string[];
+    engineOutput?: string;
     summary?: string;
     keep?: boolean;
     faultDropOutboundNtp?: boolean;
@@ -246,7 +251,13 @@ async function main(): Promise<number> {
       cacheDir,
       syncTimeoutSeconds: o.syncTimeout,
       waitScale: o.waitScale,
-      engine: pulumi ? { pulumi, scenarios: scenarios as Scenario[] } : undefined,
+      engine: pulumi
+        ? {
+            pulumi,
+            scenarios: scenarios as Scenario[],
+            ...(o.engineOutput ? { outputDir: resolve(o.engineOutput) } : {}),
+          }
+        : undefined,
       faults: {
         dropOutboundNtp: o.faultDropOutboundNtp,
         upstreamsDown: o.faultUpstreamsDown,

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { dirname } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { LabApi } from "./api";
 import {
   type ChangeSummary,
@@ -20,6 +21,14 @@ import {
 } from "./engine";
 import { sleep } from "./exec";
 import type { Lab } from "./lab";
+import { nsRun } from "./net";
+import {
+  describeFigures,
+  type ProbeFigures,
+  parseProbes,
+  probeFailures,
+  probeFigures,
+} from "./probes";
 import type { Deployed, LabReport, MemberOutput } from "./run";
 import type { StackConfig } from "./stack";
 
@@ -29,6 +38,11 @@ export interface EngineOptions {
   /** The Pulumi CLI (lab/engine.ts findPulumi). */
   readonly pulumi: string;
   readonly scenarios: readonly Scenario[];
+  /**
+   * Where to keep each step's stdout and stderr as the engine printed them
+   * (`NN-<step>.stdout.txt`, `.stderr.txt`), e.g. to refresh the parser's fixtures.
+   */
+  readonly outputDir?: string;
 }
 
 /** One engine step as the report keeps it. */
@@ -43,11 +57,12 @@ export interface EngineReport {
   steps: EngineStepReport[];
   previewResources?: number;
   secondUpChanges?: number;
+  /** The replacement: its changes, wall time, and each reserved address's probe figures. */
   replace?: {
-    probes: number;
-    answered: number;
-    longestGapSeconds: number;
     changes?: ChangeSummary;
+    seconds: number;
+    ipv4?: ProbeFigures;
+    ipv6?: ProbeFigures;
   };
   destroy?: { stoppedByProtection: boolean; detail: string };
 }
@@ -68,13 +83,23 @@ export async function runEngine(
   log: (msg: string) => void,
 ): Promise<Deployed> {
   const setup = engineSetup(lab.runDir, "lab", randomBytes(16).toString("hex"));
-  prepareEngine(setup, stack, api.url, dirname(report.stackFile));
+  const repoDir = dirname(report.stackFile);
+  prepareEngine(setup, stack, api.url, repoDir);
   const er: EngineReport = { steps: [] };
   report.engine = er;
   const step = async (s: EngineStep, mayFail = false) => {
     const t = Date.now();
     log(`pulumi ${s.name} (from ${lab.inet})`);
     const r = await runStep(lab.inet, opts.pulumi, s, setup);
+    if (opts.outputDir !== undefined) {
+      mkdirSync(opts.outputDir, { recursive: true });
+      const base = join(
+        opts.outputDir,
+        `${String(er.steps.length + 1).padStart(2, "0")}-${s.name.replace(/\W+/g, "-")}`,
+      );
+      writeFileSync(`${base}.stdout.txt`, r.stdout);
+      writeFileSync(`${base}.stderr.txt`, r.stderr);
+    }
     const changes = parseChangeSummary(r.stdout);
     er.steps.push({ name: s.name, code: r.code, seconds: (Date.now() - t) / 1000, changes });
     if (r.code !== 0 && !mayFail)
@@ -102,7 +127,7 @@ export async function runEngine(
   }
   let members = await readMembers(lab, opts, setup);
   if (opts.scenarios.includes("replace")) {
-    members = await replaceScenario(lab, stack, setup, er, members, step, log);
+    await replaceScenario(lab, stack, setup, er, members, repoDir, step, log);
     members = await readMembers(lab, opts, setup);
   }
   if (opts.scenarios.includes("destroy")) {
@@ -137,8 +162,48 @@ async function readMembers(
 }
 
 /**
- * `--scenario replace`: new upstreams force a new droplet; the reserved IP is probed every
- * 2 s from outside (one NTP query each, the pool's politeness) while `pulumi up` replaces it.
+ * Runs `fn` (an engine step that replaces droplets) while lab/prober.ts probes every
+ * reserved address of `members` once a second from outside, as a pool monitor would.
+ */
+async function probeDuring<T>(
+  lab: Lab,
+  repoDir: string,
+  members: readonly MemberOutput[],
+  fn: () => Promise<T>,
+): Promise<{ result: T; figures: Record<string, ProbeFigures> }> {
+  const sources = await lab.addProbeSources();
+  const stopFile = join(lab.runDir, `probe-stop-${Date.now()}`);
+  const targets = members.flatMap((m) => [
+    ...(m.ipv4 ? [{ family: "ipv4", address: m.ipv4, sources: sources.ipv4 }] : []),
+    ...(m.ipv6 ? [{ family: "ipv6", address: m.ipv6, sources: sources.ipv6 }] : []),
+  ]);
+  const prober = nsRun(
+    lab.inet,
+    [
+      process.execPath,
+      "--import",
+      "tsx",
+      join(repoDir, "lab", "prober.ts"),
+      JSON.stringify({ targets, stopFile }),
+    ],
+    { cwd: repoDir, timeoutMs: 2 * 60 * 60 * 1000 },
+  );
+  let result: T;
+  try {
+    // The first probes go out before the step starts: the baseline is a serving member.
+    await sleep(3000);
+    result = await fn();
+  } finally {
+    writeFileSync(stopFile, "");
+  }
+  const r = await prober;
+  return { result, figures: probeFigures(parseProbes(r.stdout)) };
+}
+
+/**
+ * `--scenario replace`: new upstreams force a new droplet; both reserved addresses are
+ * probed every second from outside while `pulumi up` replaces it. Any unanswered or
+ * unsynchronised probe fails the scenario (README "What each kind of change does").
  */
 async function replaceScenario(
   lab: Lab,
@@ -146,46 +211,29 @@ async function replaceScenario(
   setup: EngineSetup,
   er: EngineReport,
   members: MemberOutput[],
+  repoDir: string,
   step: (s: EngineStep) => Promise<{ changes?: ChangeSummary }>,
   log: (msg: string) => void,
-): Promise<MemberOutput[]> {
+): Promise<void> {
   const key = `${stack.project}:upstreams`;
   const upstreams = replaceUpstreams(JSON.parse(stack.config[key] ?? "[]") as string[]);
   setStackSetting(setup.configFile, key, upstreams);
   log(`replace: ${key} reordered to ${upstreams.join(", ")}`);
-  const target = members[0]?.ipv4;
-  let probing = target !== undefined;
-  const probes: { t: number; ok: boolean }[] = [];
-  const prober = (async () => {
-    while (probing && target) {
-      const q = await lab.queryFromOutside(target);
-      probes.push({ t: Date.now(), ok: q !== undefined && q.stratum >= 1 && q.stratum <= 15 });
-      await sleep(2000);
-    }
-  })();
-  try {
-    const r = await step(replaceStep(setup));
-    er.replace = { probes: 0, answered: 0, longestGapSeconds: 0, changes: r.changes };
-  } finally {
-    probing = false;
-    await prober;
-  }
-  let gap = 0;
-  let lastOk = probes[0]?.t ?? 0;
-  for (const p of probes) {
-    if (p.ok) {
-      gap = Math.max(gap, (p.t - lastOk) / 1000);
-      lastOk = p.t;
-    }
-  }
+  const t = Date.now();
+  const { result, figures } = await probeDuring(lab, repoDir, members, () =>
+    step(replaceStep(setup)),
+  );
   er.replace = {
-    ...er.replace,
-    probes: probes.length,
-    answered: probes.filter((p) => p.ok).length,
-    longestGapSeconds: gap,
+    changes: result.changes,
+    seconds: (Date.now() - t) / 1000,
+    ...figures,
   };
   log(
-    `replace: ${er.replace.answered}/${er.replace.probes} probes of ${target} answered, longest gap ${gap.toFixed(0)} s (${JSON.stringify(er.replace.changes)})`,
+    `replace: ${JSON.stringify(result.changes)} in ${er.replace.seconds.toFixed(1)} s; ${describeFigures(figures)}`,
   );
-  return members;
+  const failed = probeFailures(figures);
+  if (failed !== undefined)
+    throw new Error(
+      `--scenario replace: the reserved addresses were not served throughout: ${failed}`,
+    );
 }

@@ -456,6 +456,28 @@ export class Lab implements Realiser {
     );
   }
 
+  private probeSources?: { ipv4: string[]; ipv6: string[] };
+
+  /**
+   * Source addresses of the internet namespace for the outside prober (lab/prober.ts): one
+   * probe a second, taken in turn from these, keeps each source under NTPsec's `limited`
+   * rate as the pool's many monitors are. In the internet segment's own prefixes, above the
+   * upstreams and the deployer, so the edge reaches them without a route.
+   */
+  async addProbeSources(count = 4): Promise<{ ipv4: string[]; ipv6: string[] }> {
+    if (this.probeSources) return this.probeSources;
+    const ipv4 = Array.from({ length: count }, (_, i) => `198.18.0.${200 + i}`);
+    const ipv6 = Array.from(
+      { length: count },
+      (_, i) => `2001:db8:ffff::${(0x200 + i).toString(16)}`,
+    );
+    for (const a of ipv4) await ip("-n", this.inet, "addr", "add", `${a}/24`, "dev", "eth0");
+    for (const a of ipv6)
+      await ip("-n", this.inet, "-6", "addr", "add", `${a}/64`, "dev", "eth0", "nodad");
+    this.probeSources = { ipv4, ipv6 };
+    return this.probeSources;
+  }
+
   // ---- commands --------------------------------------------------------------------------
 
   /** The droplet behind an address the outside sees (reserved IPv4/IPv6 or primary). */
