@@ -251,6 +251,47 @@ export const changesIn = (s: ChangeSummary): number =>
 export const resourcesIn = (s: ChangeSummary): number =>
   Object.values(s).reduce((a, n) => a + n, 0);
 
+/** One finished step of `pulumi up --json`'s engine events (`resOutputsEvent`), in order. */
+export interface StepEvent {
+  readonly op: string;
+  readonly urn: string;
+  /** The resource's name (the URN's last part). */
+  readonly name: string;
+}
+
+/**
+ * The steps the engine finished, in the order it printed them: the engine events of
+ * `pulumi up --json`, one JSON object per line after the preview document.
+ */
+export function parseStepEvents(out: string): StepEvent[] {
+  const steps: StepEvent[] = [];
+  for (const line of out.split("\n")) {
+    if (!line.includes('"resOutputsEvent"')) continue;
+    const e = tryJson(line.trim()) as
+      | { resOutputsEvent?: { metadata?: { op?: string; urn?: string } } }
+      | undefined;
+    const m = e?.resOutputsEvent?.metadata;
+    if (m?.op === undefined || m.urn === undefined) continue;
+    steps.push({ op: m.op, urn: m.urn, name: m.urn.split("::").pop() ?? m.urn });
+  }
+  return steps;
+}
+
+/**
+ * Resources the engine replaced delete-before-replace: their old instance deleted
+ * (`delete-replaced`) before the new one was created (`create-replacement`). The program
+ * asks for create-before-delete (components/PoolServer.ts), so any name here is a failure.
+ */
+export function deletedBeforeReplaced(steps: readonly StepEvent[]): string[] {
+  const created = new Set<string>();
+  const early: string[] = [];
+  for (const s of steps) {
+    if (s.op === "create-replacement") created.add(s.urn);
+    if (s.op === "delete-replaced" && !created.has(s.urn)) early.push(s.name);
+  }
+  return early;
+}
+
 function tryJson(s: string): unknown {
   if (!s.startsWith("{")) return undefined;
   try {

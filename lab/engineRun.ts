@@ -5,6 +5,7 @@ import type { LabApi } from "./api";
 import {
   type ChangeSummary,
   changesIn,
+  deletedBeforeReplaced,
   destroyStep,
   type EngineSetup,
   type EngineStep,
@@ -12,6 +13,7 @@ import {
   engineSteps,
   outputStep,
   parseChangeSummary,
+  parseStepEvents,
   prepareEngine,
   replaceStep,
   replaceUpstreams,
@@ -212,7 +214,7 @@ async function replaceScenario(
   er: EngineReport,
   members: MemberOutput[],
   repoDir: string,
-  step: (s: EngineStep) => Promise<{ changes?: ChangeSummary }>,
+  step: (s: EngineStep) => Promise<{ changes?: ChangeSummary; stdout: string }>,
   log: (msg: string) => void,
 ): Promise<void> {
   const key = `${stack.project}:upstreams`;
@@ -231,6 +233,11 @@ async function replaceScenario(
   log(
     `replace: ${JSON.stringify(result.changes)} in ${er.replace.seconds.toFixed(1)} s; ${describeFigures(figures)}`,
   );
+  const early = deletedBeforeReplaced(parseStepEvents(result.stdout));
+  if (early.length > 0)
+    throw new Error(
+      `--scenario replace: delete-before-replace of ${early.join(", ")} (the program asks for create-before-delete)`,
+    );
   const failed = probeFailures(figures);
   if (failed !== undefined)
     throw new Error(

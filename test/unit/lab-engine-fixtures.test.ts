@@ -1,0 +1,83 @@
+/**
+ * The lab's engine parsers against what the real engine printed: Pulumi CLI v3.248.0 with
+ * the digitalocean 4.76.0, tls 5.5.1 and command 1.2.1 plugins, rehearsing the unchanged dev
+ * stack against the emulated API (test/fixtures/pulumi-3.248.0/README.md).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import {
+  changesIn,
+  deletedBeforeReplaced,
+  parseChangeSummary,
+  parseStepEvents,
+  resourcesIn,
+} from "../../lab/engine";
+
+const out = (step: string): string =>
+  gunzipSync(
+    readFileSync(join(__dirname, "..", "fixtures", "pulumi-3.248.0", `${step}.stdout.txt.gz`)),
+  ).toString("utf8");
+
+describe("lab --engine pulumi, on the engine's real output", () => {
+  it("preview --json: 20 resources to create", () => {
+    const s = parseChangeSummary(out("preview"));
+    expect(s).toEqual({ create: 20 });
+    expect(resourcesIn(s ?? {})).toBe(20);
+  });
+
+  it("up --json: the first up creates them and reads the stack reference", () => {
+    const s = parseChangeSummary(out("up"));
+    expect(s?.create).toBe(20);
+    expect(changesIn(s ?? {})).toBe(20);
+  });
+
+  it("second up --json: the stack reference's read is no change", () => {
+    const s = parseChangeSummary(out("second-up"));
+    expect(s).toEqual({ read: 1, same: 20 });
+    expect(changesIn(s ?? {})).toBe(0);
+  });
+
+  it("replace up --json: create-before-delete — every old instance deleted after its replacement", () => {
+    const text = out("replace-up");
+    expect(parseChangeSummary(text)).toEqual({ replace: 10, same: 10 });
+    const steps = parseStepEvents(text);
+    expect(deletedBeforeReplaced(steps)).toEqual([]);
+    const at = (op: string, name: string) => steps.findIndex((s) => s.op === op && s.name === name);
+    // The new droplet, then the addresses moved, then the old droplet deleted last.
+    expect(at("create-replacement", "ams-ntp-1-droplet")).toBeGreaterThanOrEqual(0);
+    expect(at("create-replacement", "ams-ntp-1-droplet")).toBeLessThan(
+      at("create-replacement", "ams-ntp-1-ip-assignment"),
+    );
+    expect(at("create-replacement", "ams-ntp-1-ip-assignment")).toBeLessThan(
+      at("create-replacement", "ams-ntp-1-ipv6-assignment"),
+    );
+    expect(at("create-replacement", "ams-ntp-1-ipv6-assignment")).toBeLessThan(
+      at("delete-replaced", "ams-ntp-1-droplet"),
+    );
+    expect(steps.filter((s) => s.op !== "same").pop()).toMatchObject({
+      op: "delete-replaced",
+      name: "ams-ntp-1-droplet",
+    });
+  });
+
+  it("names a delete-before-replace", () => {
+    const urn = "urn:pulumi:lab::ntp-pool::x::ams-ntp-1-droplet";
+    expect(
+      deletedBeforeReplaced([
+        { op: "delete-replaced", urn, name: "ams-ntp-1-droplet" },
+        { op: "create-replacement", urn, name: "ams-ntp-1-droplet" },
+      ]),
+    ).toEqual(["ams-ntp-1-droplet"]);
+  });
+
+  it("destroy: stopped by the protected reserved IPs, nothing deleted", () => {
+    const text = out("destroy");
+    expect(text).toMatch(/cannot be deleted\s+because it is protected/);
+    expect(text).toContain("pulumi state unprotect");
+    // The summary is the destroy's preview, which failed: nothing was deleted.
+    expect(text).toContain("error: preview failed");
+    expect(parseChangeSummary(text)).toEqual({ delete: 16 });
+  });
+});
