@@ -7,6 +7,7 @@ import { defaultCacheDir } from "./image";
 import type { Lab } from "./lab";
 import { ensurePackages, notRunnable } from "./prereqs";
 import { apiCallCounts, defaultReportPath, type LabReport, runLab, writeReport } from "./run";
+import { SCENARIO_NAMES } from "./scenarios";
 import { parseUpstreamKind, type UpstreamKind } from "./upstreams";
 
 /** The member table printed at the end of a run. */
@@ -142,8 +143,8 @@ async function main(): Promise<number> {
     .addOption(
       new Option(
         "--scenario <name...>",
-        "with --engine pulumi, after the second up: replace (reordered upstreams replace the droplet while its reserved IPv4 and IPv6 are probed every second; any unanswered or unsynchronised probe fails it), destroy (protected reserved IPs must stop it)",
-      ).choices(["replace", "destroy"]),
+        "with --engine pulumi, after the second up, in this order: replace (reordered upstreams), size (s-2vcpu-2gb): the droplet replaced; ssh-cidrs: the firewall updated in place; project: a project created, then no change; region: refused at preview; destroy: stopped by the protected reserved IPs. Every up is probed once a second on each reserved address; an unanswered or unsynchronised probe fails it (lab/scenarios.ts)",
+      ).choices([...SCENARIO_NAMES]),
     )
     .option(
       "--engine-output <dir>",

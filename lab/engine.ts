@@ -122,6 +122,26 @@ export function setStackSetting(configFile: string, key: string, value: unknown)
   writeFileSync(configFile, stringify(doc));
 }
 
+/** Removes one setting from the stack's settings file. */
+export function unsetStackSetting(configFile: string, key: string): void {
+  const doc = (parse(readFileSync(configFile, "utf8")) ?? {}) as {
+    config?: Record<string, unknown>;
+  };
+  if (doc.config) delete doc.config[key];
+  writeFileSync(configFile, stringify(doc));
+}
+
+/** The project's settings in the stack's settings file, keys without the namespace. */
+export function stackSettings(configFile: string, project: string): Record<string, unknown> {
+  const doc = (parse(readFileSync(configFile, "utf8")) ?? {}) as {
+    config?: Record<string, unknown>;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc.config ?? {}))
+    if (k.startsWith(`${project}:`)) out[k.slice(project.length + 1)] = v;
+  return out;
+}
+
 /** One engine step: argv after `pulumi`, and what it reads on stdin. */
 export interface EngineStep {
   readonly name: string;
@@ -301,11 +321,24 @@ function tryJson(s: string): unknown {
   }
 }
 
-/** `--scenario replace`'s up. */
-export function replaceStep(setup: EngineSetup): EngineStep {
+/** A scenario's `pulumi up` (engine events on stdout, one per line after the preview). */
+export function upStep(setup: EngineSetup, name: string): EngineStep {
+  return { name, argv: ["up", "--yes", "--json", "--stack", setup.stack, "--non-interactive"] };
+}
+
+/** A scenario's `pulumi preview` with the policy pack. */
+export function previewStep(setup: EngineSetup, name: string): EngineStep {
   return {
-    name: "replace up",
-    argv: ["up", "--yes", "--json", "--stack", setup.stack, "--non-interactive"],
+    name,
+    argv: [
+      "preview",
+      "--policy-pack",
+      "policy",
+      "--json",
+      "--stack",
+      setup.stack,
+      "--non-interactive",
+    ],
   };
 }
 

@@ -5,7 +5,6 @@ import type { LabApi } from "./api";
 import {
   type ChangeSummary,
   changesIn,
-  deletedBeforeReplaced,
   destroyStep,
   type EngineSetup,
   type EngineStep,
@@ -15,11 +14,13 @@ import {
   parseChangeSummary,
   parseStepEvents,
   prepareEngine,
-  replaceStep,
-  replaceUpstreams,
+  previewStep,
   resourcesIn,
   runStep,
   setStackSetting,
+  stackSettings,
+  unsetStackSetting,
+  upStep,
 } from "./engine";
 import { sleep } from "./exec";
 import type { Lab } from "./lab";
@@ -32,9 +33,11 @@ import {
   probeFigures,
 } from "./probes";
 import type { Deployed, LabReport, MemberOutput } from "./run";
+import { type ChangeScenario, type SCENARIO_NAMES, SCENARIOS } from "./scenarios";
 import type { StackConfig } from "./stack";
 
-export type Scenario = "replace" | "destroy";
+/** A change scenario of lab/scenarios.ts, or "destroy". */
+export type Scenario = (typeof SCENARIO_NAMES)[number];
 
 export interface EngineOptions {
   /** The Pulumi CLI (lab/engine.ts findPulumi). */
@@ -59,14 +62,20 @@ export interface EngineReport {
   steps: EngineStepReport[];
   previewResources?: number;
   secondUpChanges?: number;
-  /** The replacement: its changes, wall time, and each reserved address's probe figures. */
-  replace?: {
-    changes?: ChangeSummary;
-    seconds: number;
-    ipv4?: ProbeFigures;
-    ipv6?: ProbeFigures;
-  };
+  /** Each change scenario: its changes, wall time, each reserved address's probe figures. */
+  scenarios?: Record<string, ScenarioReport>;
   destroy?: { stoppedByProtection: boolean; detail: string };
+}
+
+export interface ScenarioReport {
+  readonly row: string;
+  readonly code: number | null;
+  readonly changes?: ChangeSummary;
+  readonly seconds: number;
+  readonly ipv4?: ProbeFigures;
+  readonly ipv6?: ProbeFigures;
+  /** What went wrong, when it did. */
+  readonly problem?: string;
 }
 
 /** Output of a failed step: its last lines, for the error. */
@@ -128,8 +137,8 @@ export async function runEngine(
     }
   }
   let members = await readMembers(lab, opts, setup);
-  if (opts.scenarios.includes("replace")) {
-    await replaceScenario(lab, stack, setup, er, members, repoDir, step, log);
+  for (const sc of SCENARIOS.filter((x) => opts.scenarios.includes(x.name as Scenario))) {
+    await changeScenario(sc, lab, stack, setup, er, members, repoDir, step, log);
     members = await readMembers(lab, opts, setup);
   }
   if (opts.scenarios.includes("destroy")) {
@@ -203,44 +212,72 @@ async function probeDuring<T>(
 }
 
 /**
- * `--scenario replace`: new upstreams force a new droplet; both reserved addresses are
- * probed every second from outside while `pulumi up` replaces it. Any unanswered or
- * unsynchronised probe fails the scenario (README "What each kind of change does").
+ * One change scenario (lab/scenarios.ts): its settings set in the stack, then `pulumi up`
+ * with both reserved addresses of every member probed every second from outside (any
+ * unanswered or unsynchronised probe fails it), or, for a refused change, `pulumi preview`
+ * that must fail before any resource, after which the change is undone.
  */
-async function replaceScenario(
+async function changeScenario(
+  sc: ChangeScenario,
   lab: Lab,
   stack: StackConfig,
   setup: EngineSetup,
   er: EngineReport,
   members: MemberOutput[],
   repoDir: string,
-  step: (s: EngineStep) => Promise<{ changes?: ChangeSummary; stdout: string }>,
+  step: (
+    s: EngineStep,
+    mayFail?: boolean,
+  ) => Promise<{ changes?: ChangeSummary; stdout: string; stderr: string; code: number | null }>,
   log: (msg: string) => void,
 ): Promise<void> {
-  const key = `${stack.project}:upstreams`;
-  const upstreams = replaceUpstreams(JSON.parse(stack.config[key] ?? "[]") as string[]);
-  setStackSetting(setup.configFile, key, upstreams);
-  log(`replace: ${key} reordered to ${upstreams.join(", ")}`);
+  const ns = (k: string) => `${stack.project}:${k}`;
+  const current = stackSettings(setup.configFile, stack.project);
+  const before: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(sc.settings(current))) {
+    before[k] = current[k];
+    setStackSetting(setup.configFile, ns(k), v);
+    log(`${sc.name}: ${ns(k)} = ${JSON.stringify(v)}`);
+  }
   const t = Date.now();
-  const { result, figures } = await probeDuring(lab, repoDir, members, () =>
-    step(replaceStep(setup)),
-  );
-  er.replace = {
-    changes: result.changes,
-    seconds: (Date.now() - t) / 1000,
+  let r: Awaited<ReturnType<typeof step>>;
+  let figures: Record<string, ProbeFigures> = {};
+  if (sc.kind === "refused") {
+    r = await step(previewStep(setup, `${sc.name} preview`), true);
+    for (const [k, v] of Object.entries(before))
+      if (v === undefined) unsetStackSetting(setup.configFile, ns(k));
+      else setStackSetting(setup.configFile, ns(k), v);
+  } else {
+    const probed = await probeDuring(lab, repoDir, members, () =>
+      step(upStep(setup, `${sc.name} up`), true),
+    );
+    r = probed.result;
+    figures = probed.figures;
+  }
+  const text = `${r.stdout}\n${r.stderr}`;
+  let problem =
+    sc.kind === "up" && r.code !== 0
+      ? `pulumi up failed (exit ${r.code}):\n${tail(r.stderr)}\n${tail(r.stdout)}`
+      : sc.judge({ changes: r.changes, steps: parseStepEvents(r.stdout), text, code: r.code });
+  problem ??= probeFailures(figures);
+  if (problem === undefined && sc.thenNoChange) {
+    const again = await step(upStep(setup, `${sc.name} second up`));
+    const n = again.changes ? changesIn(again.changes) : undefined;
+    if (n !== 0)
+      problem = `the up after it changed ${n ?? "?"} resources: ${JSON.stringify(again.changes)}`;
+  }
+  const seconds = (Date.now() - t) / 1000;
+  const rep: ScenarioReport = {
+    row: sc.row,
+    code: r.code,
+    changes: r.changes,
+    seconds,
     ...figures,
+    ...(problem !== undefined ? { problem } : {}),
   };
+  er.scenarios = { ...(er.scenarios ?? {}), [sc.name]: rep };
   log(
-    `replace: ${JSON.stringify(result.changes)} in ${er.replace.seconds.toFixed(1)} s; ${describeFigures(figures)}`,
+    `${sc.name}: ${JSON.stringify(r.changes ?? {})} in ${seconds.toFixed(1)} s${Object.keys(figures).length > 0 ? `; ${describeFigures(figures)}` : ""}${problem !== undefined ? ` — FAILED: ${problem}` : " — ok"}`,
   );
-  const early = deletedBeforeReplaced(parseStepEvents(result.stdout));
-  if (early.length > 0)
-    throw new Error(
-      `--scenario replace: delete-before-replace of ${early.join(", ")} (the program asks for create-before-delete)`,
-    );
-  const failed = probeFailures(figures);
-  if (failed !== undefined)
-    throw new Error(
-      `--scenario replace: the reserved addresses were not served throughout: ${failed}`,
-    );
+  if (problem !== undefined) throw new Error(`--scenario ${sc.name}: ${problem}`);
 }

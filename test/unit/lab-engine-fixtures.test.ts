@@ -14,6 +14,7 @@ import {
   parseStepEvents,
   resourcesIn,
 } from "../../lab/engine";
+import { SCENARIO_NAMES, SCENARIOS } from "../../lab/scenarios";
 
 const out = (step: string): string =>
   gunzipSync(
@@ -79,5 +80,55 @@ describe("lab --engine pulumi, on the engine's real output", () => {
     // The summary is the destroy's preview, which failed: nothing was deleted.
     expect(text).toContain("error: preview failed");
     expect(parseChangeSummary(text)).toEqual({ delete: 16 });
+  });
+});
+
+describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real output", () => {
+  const judge = (name: string, step: string, code = 0) => {
+    const sc = SCENARIOS.find((s) => s.name === name);
+    const text = out(step);
+    return sc?.judge({
+      changes: parseChangeSummary(text),
+      steps: parseStepEvents(text),
+      text,
+      code,
+    });
+  };
+
+  it("replace and size pass on a create-before-delete replacement, fail when nothing was replaced", () => {
+    expect(judge("replace", "replace-up")).toBeUndefined();
+    expect(judge("size", "replace-up")).toBeUndefined();
+    expect(judge("replace", "second-up")).toMatch(
+      /^the droplet was not replaced \(its steps: same/,
+    );
+  });
+
+  it("ssh-cidrs wants the firewall updated in place; project one creation; region a refusal", () => {
+    expect(judge("ssh-cidrs", "second-up")).toBe("the firewall was not updated in place (same)");
+    expect(judge("project", "second-up")).toMatch(/^expected one project created/);
+    expect(judge("region", "second-up")).toBe(
+      "preview was not refused with the region message (exit 0)",
+    );
+  });
+
+  it("each changes only its settings, from the current ones", () => {
+    const c = {
+      upstreams: ["a", "b", "c", "d"],
+      sshSourceCidrs: ["203.0.113.0/24"],
+      members: [{ name: "m", region: "ams3" }],
+    };
+    const set = (name: string) => SCENARIOS.find((s) => s.name === name)?.settings(c);
+    expect(set("replace")).toEqual({ upstreams: ["b", "c", "d", "a"] });
+    expect(set("size")).toEqual({ size: "s-2vcpu-2gb" });
+    expect(set("ssh-cidrs")).toEqual({ sshSourceCidrs: ["203.0.113.0/24", "192.0.2.0/24"] });
+    expect(set("region")).toEqual({ members: [{ name: "m", region: "fra1" }] });
+    expect(SCENARIO_NAMES).toEqual([
+      "replace",
+      "size",
+      "ssh-cidrs",
+      "project",
+      "region",
+      "destroy",
+    ]);
   });
 });
