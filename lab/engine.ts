@@ -157,16 +157,28 @@ export function engineSteps(setup: EngineSetup, token: string): EngineStep[] {
       name: "stack init",
       argv: ["stack", "init", setup.stack, "--secrets-provider", "passphrase", "--non-interactive"],
     },
-    {
-      name: "token",
-      // Read from stdin: the token is never on a command line (ps) or in a log.
-      argv: ["config", "set", "--secret", "digitalocean:token", ...withConfig],
-      stdin: token,
-    },
+    tokenStep(setup, token, "token"),
     { name: "preview", argv: ["preview", "--policy-pack", "policy", "--json", ...withConfig] },
     { name: "up", argv: ["up", "--yes", "--skip-preview", "--json", ...withConfig] },
     { name: "second up", argv: ["up", "--yes", "--json", ...withConfig] },
   ];
+}
+
+/** Sets `digitalocean:token` as a secret, read from stdin: never on a command line (ps) or in a log. */
+export function tokenStep(setup: EngineSetup, token: string, name: string): EngineStep {
+  return {
+    name,
+    argv: [
+      "config",
+      "set",
+      "--secret",
+      "digitalocean:token",
+      "--stack",
+      setup.stack,
+      "--non-interactive",
+    ],
+    stdin: token,
+  };
 }
 
 /** `pulumi stack output --json members`: the program's members as the engine recorded them. */

@@ -19,6 +19,7 @@ import {
   runStep,
   setStackSetting,
   stackSettings,
+  tokenStep,
   unsetStackSetting,
   upStep,
 } from "./engine";
@@ -138,7 +139,18 @@ export async function runEngine(
   }
   let members = await readMembers(lab, opts, setup);
   for (const sc of SCENARIOS.filter((x) => opts.scenarios.includes(x.name as Scenario))) {
-    await changeScenario(sc, lab, stack, setup, er, members, repoDir, step, log);
+    await changeScenario(
+      sc,
+      lab,
+      stack,
+      setup,
+      er,
+      members,
+      repoDir,
+      api.endpoint.token,
+      step,
+      log,
+    );
     members = await readMembers(lab, opts, setup);
   }
   if (opts.scenarios.includes("destroy")) {
@@ -225,6 +237,7 @@ async function changeScenario(
   er: EngineReport,
   members: MemberOutput[],
   repoDir: string,
+  labToken: string,
   step: (
     s: EngineStep,
     mayFail?: boolean,
@@ -243,7 +256,9 @@ async function changeScenario(
   let r: Awaited<ReturnType<typeof step>>;
   let figures: Record<string, ProbeFigures> = {};
   if (sc.kind === "refused") {
+    if (sc.token !== undefined) await step(tokenStep(setup, sc.token, `${sc.name} token`));
     r = await step(previewStep(setup, `${sc.name} preview`), true);
+    if (sc.token !== undefined) await step(tokenStep(setup, labToken, `${sc.name} token restored`));
     for (const [k, v] of Object.entries(before))
       if (v === undefined) unsetStackSetting(setup.configFile, ns(k));
       else setStackSetting(setup.configFile, ns(k), v);

@@ -28,6 +28,8 @@ export interface ChangeScenario {
   }): string | undefined;
   /** Run a further `pulumi up` that must change nothing. */
   readonly thenNoChange?: boolean;
+  /** A `digitalocean:token` to use instead of the lab's for this scenario (then restored). */
+  readonly token?: string;
 }
 
 const ops = (steps: readonly StepEvent[], suffix: string): string[] =>
@@ -95,6 +97,19 @@ export const SCENARIOS: readonly ChangeScenario[] = [
       r.code !== 0 && /members\[0\]\.region: member "[^"]+" was deployed in/.test(r.text)
         ? undefined
         : `preview was not refused with the region message (exit ${r.code})`,
+  },
+  {
+    name: "token",
+    row: "an API failure before any resource: a token DigitalOcean refuses (401)",
+    kind: "refused",
+    token: "dop_v1_0000000000000000000000000000000000000000000000000000000000000000",
+    settings: () => ({}),
+    judge: (r) =>
+      r.code !== 0 &&
+      /digitalocean:token: DigitalOcean does not accept the stack's token \(401/.test(r.text) &&
+      !/unhandled exception/.test(r.text)
+        ? undefined
+        : `preview did not fail with the one-line digitalocean:token message (exit ${r.code})`,
   },
 ];
 

@@ -128,6 +128,7 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
       "ssh-cidrs",
       "project",
       "region",
+      "token",
       "destroy",
     ]);
   });
