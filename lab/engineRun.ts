@@ -192,6 +192,7 @@ async function probeDuring<T>(
   lab: Lab,
   repoDir: string,
   members: readonly MemberOutput[],
+  log: (msg: string) => void,
   fn: () => Promise<T>,
 ): Promise<{ result: T; figures: Record<string, ProbeFigures> }> {
   const sources = await lab.addProbeSources();
@@ -212,6 +213,7 @@ async function probeDuring<T>(
     { cwd: repoDir, timeoutMs: 2 * 60 * 60 * 1000 },
   );
   let result: T;
+  log(`probing ${targets.map((t) => t.address).join(" and ")} once a second from outside`);
   try {
     // The first probes go out before the step starts: the baseline is a serving member.
     await sleep(3000);
@@ -263,7 +265,7 @@ async function changeScenario(
       if (v === undefined) unsetStackSetting(setup.configFile, ns(k));
       else setStackSetting(setup.configFile, ns(k), v);
   } else {
-    const probed = await probeDuring(lab, repoDir, members, () =>
+    const probed = await probeDuring(lab, repoDir, members, log, () =>
       step(upStep(setup, `${sc.name} up`), true),
     );
     r = probed.result;

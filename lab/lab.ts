@@ -60,7 +60,7 @@ export function dropletNetwork(d: Droplet): DropletNetwork {
   };
 }
 
-const ip6route = (edge: string, op: "add" | "del", address: string, d: Droplet) =>
+const ip6route = (edge: string, op: "add" | "replace" | "del", address: string, d: Droplet) =>
   ip("-n", edge, "-6", "route", op, `${address}/128`, "via", d.primary6 ?? "", "dev", d.edgeIf);
 
 /** A fresh run prefix: short (namespace names stay short) and unique per run. */
@@ -370,16 +370,19 @@ export class Lab implements Realiser {
    */
   async setReservedIpv6(address: string, dropletId: number | null): Promise<void> {
     const before = this.routes6.get(address);
-    if (before) await ip6route(this.edge, "del", address, before).catch(() => undefined);
-    this.routes6.delete(address);
     if (dropletId === null) {
+      if (before) await ip6route(this.edge, "del", address, before).catch(() => undefined);
+      this.routes6.delete(address);
       this.log(`reserved IPv6 ${address} unassigned`);
       return;
     }
     const d = this.droplet(dropletId, `reserved IPv6 ${address} droplet_id`);
     if (!d.primary6)
       throw new Error(`reserved IPv6 ${address}: droplet ${d.spec.name} has ipv6 off`);
-    await ip6route(this.edge, "add", address, d);
+    // Re-pointing is one route change (`ip route replace`), as the IPv4 NAT rule is replaced
+    // in one nft transaction: a delete then an add left the address unrouted between the
+    // two commands, and a probe sent then went unanswered (a lab artefact, not DigitalOcean's).
+    await ip6route(this.edge, before ? "replace" : "add", address, d);
     this.routes6.set(address, d);
     this.log(`reserved IPv6 ${address} routed to ${d.spec.name}`);
   }

@@ -31,6 +31,8 @@ export interface ProbeFigures {
    * or from the first probe or to the last one when the address was not serving then.
    */
   readonly longestGapSeconds: number;
+  /** The first failed probes: seconds after the first probe, and what came back. */
+  readonly failures?: readonly { readonly atSeconds: number; readonly verdict: string }[];
 }
 
 /** Parses the prober's output (non-JSON lines are ignored: warnings of the runtime). */
@@ -67,12 +69,21 @@ export function probeFigures(probes: readonly Probe[]): Record<string, ProbeFigu
     }
     const last = sorted[sorted.length - 1];
     if (last !== undefined && !good(last)) gap = Math.max(gap, (last.t - since) / 1000);
+    const t0 = sorted[0]?.t ?? 0;
+    const failures = sorted
+      .filter((p) => !good(p))
+      .slice(0, 10)
+      .map((p) => ({
+        atSeconds: Math.round((p.t - t0) / 100) / 10,
+        verdict: p.answered ? (p.verdict ?? "?") : "unanswered",
+      }));
     figures[family] = {
       target: sorted[0]?.target ?? "",
       probes: sorted.length,
       answered: sorted.filter((p) => p.answered).length,
       synchronised: sorted.filter(good).length,
       longestGapSeconds: Math.round(gap * 10) / 10,
+      ...(failures.length > 0 ? { failures } : {}),
     };
   }
   return figures;
@@ -87,7 +98,7 @@ export function probeFailures(figures: Readonly<Record<string, ProbeFigures>>): 
     .filter(([, f]) => f.probes === 0 || f.synchronised < f.probes)
     .map(
       ([family, f]) =>
-        `${family} ${f.target}: ${f.probes - f.answered} of ${f.probes} probes unanswered, ${f.answered - f.synchronised} answered unsynchronised, longest gap ${f.longestGapSeconds} s`,
+        `${family} ${f.target}: ${f.probes - f.answered} of ${f.probes} probes unanswered, ${f.answered - f.synchronised} answered unsynchronised, longest gap ${f.longestGapSeconds} s${f.failures ? ` (at ${f.failures.map((x) => `${x.atSeconds} s ${x.verdict}`).join(", ")} after probing began)` : ""}`,
     );
   return bad.length > 0 ? bad.join("; ") : undefined;
 }

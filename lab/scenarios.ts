@@ -111,6 +111,20 @@ export const SCENARIOS: readonly ChangeScenario[] = [
         ? undefined
         : `preview did not fail with the one-line digitalocean:token message (exit ${r.code})`,
   },
+  {
+    name: "ipv6-off",
+    row: "`ipv6: true` → `false` (the protected reserved IPv6 stops it)",
+    kind: "refused",
+    settings: (c) => ({
+      members: ((c.members as Record<string, unknown>[]) ?? []).map((m, i) =>
+        i === 0 ? { ...m, ipv6: false } : m,
+      ),
+    }),
+    judge: (r) =>
+      r.code !== 0 && /ReservedIpv6[^\n]*cannot be deleted\s+because it is protected/.test(r.text)
+        ? undefined
+        : `preview was not stopped by the protected reserved IPv6 (exit ${r.code})`,
+  },
 ];
 
 export const SCENARIO_NAMES = [...SCENARIOS.map((s) => s.name), "destroy"] as const;

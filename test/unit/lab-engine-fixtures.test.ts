@@ -129,6 +129,7 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
       "project",
       "region",
       "token",
+      "ipv6-off",
       "destroy",
     ]);
   });

@@ -55,7 +55,7 @@ describe("the outside probes of a replacement", () => {
     const f = probeFigures(probes);
     expect(f.ipv4).toMatchObject({ probes: 5, answered: 4, synchronised: 2, longestGapSeconds: 4 });
     expect(probeFailures(f)).toBe(
-      "ipv4 198.18.64.11: 1 of 5 probes unanswered, 2 answered unsynchronised, longest gap 4 s",
+      "ipv4 198.18.64.11: 1 of 5 probes unanswered, 2 answered unsynchronised, longest gap 4 s (at 1 s unanswered, 2 s unsynchronised, 3 s rate-limited after probing began)",
     );
   });
 
