@@ -283,6 +283,17 @@ export const changesIn = (s: ChangeSummary): number =>
 export const resourcesIn = (s: ChangeSummary): number =>
   Object.values(s).reduce((a, n) => a + n, 0);
 
+/**
+ * The engine's messages as a person reads them: `preview --json` prints one document whose
+ * `diagnostics[].message` are JSON strings (quotes escaped), so a message is matched on
+ * these, not on the raw output. Falls back to the output itself.
+ */
+export function diagnosticsText(out: string): string {
+  const doc = tryJson(out.trim()) as { diagnostics?: { message?: string }[] } | undefined;
+  const messages = (doc?.diagnostics ?? []).map((d) => d.message ?? "");
+  return messages.length > 0 ? messages.join("\n") : out;
+}
+
 /** One finished step of `pulumi up --json`'s engine events (`resOutputsEvent`), in order. */
 export interface StepEvent {
   readonly op: string;

@@ -6,6 +6,7 @@ import {
   type ChangeSummary,
   changesIn,
   destroyStep,
+  diagnosticsText,
   type EngineSetup,
   type EngineStep,
   engineSetup,
@@ -271,7 +272,7 @@ async function changeScenario(
     r = probed.result;
     figures = probed.figures;
   }
-  const text = `${r.stdout}\n${r.stderr}`;
+  const text = `${diagnosticsText(r.stdout)}\n${r.stderr}`;
   let problem =
     sc.kind === "up" && r.code !== 0
       ? `pulumi up failed (exit ${r.code}):\n${tail(r.stderr)}\n${tail(r.stdout)}`

@@ -10,6 +10,7 @@ import { describe, expect, it } from "vitest";
 import {
   changesIn,
   deletedBeforeReplaced,
+  diagnosticsText,
   parseChangeSummary,
   parseStepEvents,
   resourcesIn,
@@ -90,7 +91,7 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
     return sc?.judge({
       changes: parseChangeSummary(text),
       steps: parseStepEvents(text),
-      text,
+      text: diagnosticsText(text),
       code,
     });
   };
@@ -100,6 +101,19 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
     expect(judge("size", "replace-up")).toBeUndefined();
     expect(judge("replace", "second-up")).toMatch(
       /^the droplet was not replaced \(its steps: same/,
+    );
+  });
+
+  it("pass on what the engine did in each scenario's rehearsal", () => {
+    expect(judge("size", "size-up")).toBeUndefined();
+    expect(judge("ssh-cidrs", "ssh-cidrs-up")).toBeUndefined();
+    expect(judge("project", "project-up")).toBeUndefined();
+    expect(parseChangeSummary(out("ssh-cidrs-up"))).toEqual({ read: 1, same: 17, update: 3 });
+    expect(parseChangeSummary(out("project-up"))).toEqual({ create: 1, same: 20 });
+    // preview --json escapes the message's quotes: it is matched on the decoded diagnostics.
+    expect(judge("region", "region-preview", 1)).toBeUndefined();
+    expect(diagnosticsText(out("region-preview"))).toContain(
+      'members[0].region: member "ams-ntp-1" was deployed in "ams3" and its reserved IPs cannot move region',
     );
   });
 
