@@ -198,14 +198,18 @@ export type TokenSource = "config" | "environment" | "none";
  * the provider retries connection errors before giving up (go-retryablehttp).
  */
 export function apiFailureProblem(detail: string, token: TokenSource): string {
-  const text = detail
+  // The engine wraps the provider's error ("invocation of … returned an error: invoking …:
+  // 1 error occurred:" then "* <the provider's error>" lines): quote the provider's own line.
+  const lines = detail
     .replace(/^\d+ [A-Z_]+: /, "")
     .split("\n")
     .map((l) => l.trim())
-    .filter((l) => l !== "")
-    .slice(0, 1)
-    .join(" ")
-    .slice(0, 300);
+    .filter((l) => l !== "");
+  const own = lines
+    .filter((l) => l.startsWith("* "))
+    .pop()
+    ?.slice(2);
+  const text = (own ?? lines[0] ?? "").slice(0, 300);
   const set = 'pulumi config set --secret digitalocean:token "dop_v1_…"';
   if (/: 401\b|Unable to authenticate you/i.test(detail)) {
     return token === "none"

@@ -112,6 +112,9 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
     expect(parseChangeSummary(out("project-up"))).toEqual({ create: 1, same: 20 });
     // preview --json escapes the message's quotes: it is matched on the decoded diagnostics.
     expect(judge("region", "region-preview", 1)).toBeUndefined();
+    expect(judge("token", "token-preview", 255)).toBeUndefined();
+    expect(judge("ipv6-off", "ipv6-off-preview", 255)).toBeUndefined();
+    expect(diagnosticsText(out("token-preview"))).not.toContain("unhandled exception");
     expect(diagnosticsText(out("region-preview"))).toContain(
       'members[0].region: member "ams-ntp-1" was deployed in "ams3" and its reserved IPs cannot move region',
     );
