@@ -190,7 +190,7 @@ describe("apiFailureProblem: one line naming what to fix", () => {
     ],
     [
       // As the SDK hands the engine's error over; its first line is what the real engine
-      // printed in the token rehearsal (test/fixtures/pulumi-3.248.0/token-preview).
+      // printed in the token rehearsal (test/fixtures/pulumi-3.248.0/token-preview.stdout.txt.gz).
       'invocation of digitalocean:index/getImages:getImages returned an error: invoking digitalocean:index/getImages:getImages: 1 error occurred:\n\t* Error retrieving images: GET http://127.0.0.1:8080/v2/images?page=1&per_page=200: 401 (request "4d1c") Unable to authenticate you.\n\n',
       "config",
       /^digitalocean:token: DigitalOcean does not accept the stack's token \(401.*\(Error retrieving images: GET http:\/\/127\.0\.0\.1:8080\/v2\/images\?page=1&per_page=200: 401 \(request "4d1c"\) Unable to authenticate you\.\)$/,
