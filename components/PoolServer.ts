@@ -54,8 +54,9 @@ export interface MemberVerification {
  * The reserved IPs depend only on the region, never on the droplet. A new droplet (new
  * user-data, image or size) is created beside the old one and verified on its own public
  * address; only then do the reserved IPs move to it, and the old droplet, which served on
- * them until that moment, is deleted last (Pulumi's create-before-delete). A pre-check that
- * fails leaves the addresses on the old droplet: the pool never sees a booting member.
+ * them until that moment, is deleted last (create-before-delete, asked for explicitly
+ * below). A pre-check that fails leaves the addresses on the old droplet: the pool never
+ * sees a booting member.
  */
 export class PoolServer extends pulumi.ComponentResource {
   public readonly name: string;
@@ -86,6 +87,17 @@ export class PoolServer extends pulumi.ComponentResource {
     const timeoutSeconds = args.verifyTimeoutSeconds ?? DEFAULTS.verifyTimeoutSeconds;
     const requireIpv6 = args.requireIpv6OutsideCheck ?? DEFAULTS.requireIpv6OutsideCheck;
     const child = { parent: this };
+    // Create-before-delete, said explicitly. The bridged DigitalOcean provider answers a
+    // replacement with delete-before-replace whenever the resource's autonamed `name` is set
+    // by the program (pulumi-terraform-bridge pkg/tfbridge/schema.go,
+    // nameRequiresDeleteBeforeReplace; every DigitalOcean resource with a `name` is autonamed,
+    // pulumi-digitalocean provider/resources.go SetAutonaming), and the engine follows the
+    // provider unless the program sets `deleteBeforeReplace` itself, false included (pulumi/pulumi
+    // pkg/resource/deploy/step_generator.go, "The user can override the provider's decision";
+    // the Node SDK sends `deleteBeforeReplaceDefined`, runtime/resource.js). Delete-before-replace
+    // on the droplet first deletes everything that a new droplet replaces — both assignments,
+    // then the droplet — so the pool's address goes unserved for a whole first boot.
+    const createBeforeDelete = { deleteBeforeReplace: false } as const;
 
     this.name = member.name;
     this.region = member.region;
@@ -99,10 +111,14 @@ export class PoolServer extends pulumi.ComponentResource {
       { ...child, additionalSecretOutputs: ["privateKeyOpenssh", "privateKeyPem"] },
     );
     this.deployPrivateKey = pulumi.secret(deployKey.privateKeyOpenssh);
+    // A new deploy key (a replaced tls key) replaces this one (`public_key` is ForceNew,
+    // sshkey/resource_ssh_key.go) and with it every droplet (`ssh_keys` is ForceNew):
+    // delete-before-replace here would delete the droplets first too. Create-before-delete
+    // is safe: DigitalOcean refuses a duplicate public key, never a duplicate key name.
     const deploySshKey = new digitalocean.SshKey(
       `${name}-deploy-sshkey`,
       { name: `ntppool-${member.name}-deploy`, publicKey: deployKey.publicKeyOpenssh },
-      child,
+      { ...child, ...createBeforeDelete },
     );
 
     this.reservedIp = new digitalocean.ReservedIp(
@@ -144,6 +160,9 @@ export class PoolServer extends pulumi.ComponentResource {
       },
       {
         ...child,
+        // The old droplet keeps serving on the reserved IPs until the new one is verified;
+        // DigitalOcean does not require droplet names to be unique, so both can exist.
+        ...createBeforeDelete,
         // `size` is not ForceNew in the provider: a change is a hard power-off, a resize
         // that grows the disk for good (`resize_disk` defaults to true) and a power-on, on
         // the droplet that holds the pool's address, with no verification after it (the
@@ -220,10 +239,16 @@ export class PoolServer extends pulumi.ComponentResource {
     this.ipAssignment = new digitalocean.ReservedIpAssignment(
       `${name}-ip-assignment`,
       { ipAddress: this.reservedIp.ipAddress, dropletId: dropletNumber },
-      // Pulumi's default create-before-delete moves the address to a new droplet before the
-      // old assignment goes; the provider only unassigns if the IP is still on the old droplet
-      // (reservedip/resource_reserved_ip_assignment.go, Delete).
-      { parent: this, dependsOn: [precheck.onDroplet, precheck.outside, this.adminKeys] },
+      // Create-before-delete moves the address to a new droplet before the old assignment
+      // goes; the provider only unassigns if the IP is still on the old droplet
+      // (reservedip/resource_reserved_ip_assignment.go, Delete). An assignment has no `name`,
+      // so the provider answers create-before-delete for it today; said explicitly all the
+      // same (on both assignments), since delete-before-replace here unassigns the address.
+      {
+        parent: this,
+        dependsOn: [precheck.onDroplet, precheck.outside, this.adminKeys],
+        ...createBeforeDelete,
+      },
     );
     if (reservedIpv6 !== undefined) {
       this.ipv6Assignment = new digitalocean.ReservedIpv6Assignment(
@@ -233,7 +258,7 @@ export class PoolServer extends pulumi.ComponentResource {
         // actions nor retries (reservedipv6/resource_reserved_ipv6_assignment.go, Create), and
         // DigitalOcean allows one pending action per droplet ("Droplet already has a pending
         // event"), so run in parallel the two would fail intermittently.
-        { parent: this, dependsOn: [this.ipAssignment] },
+        { parent: this, dependsOn: [this.ipAssignment], ...createBeforeDelete },
       );
     }
 

@@ -32,4 +32,13 @@ export const DEFAULTS = {
   requireIpv6OutsideCheck: false,
   sshKeyFingerprints: [] as readonly string[],
   tags: [] as readonly string[],
+  /**
+   * None: then every member lists its own. Declared with this default in `Pulumi.yaml`
+   * because the engine requires every declared key that has no default, and hands the
+   * default to the program as if the stack had set it (pulumi/pulumi
+   * sdk/go/common/workspace/config.go, mergeConfig): an empty list therefore means unset.
+   */
+  upstreams: [] as readonly string[],
+  /** None (no DigitalOcean project); declared as `""` in `Pulumi.yaml` for the same reason. */
+  projectName: "",
 } as const;

@@ -2,9 +2,12 @@ import * as digitalocean from "@pulumi/digitalocean";
 import * as pulumi from "@pulumi/pulumi";
 import {
   accountLimitProblems,
+  apiFailureProblem,
+  catalogProblems,
   type PreviousMember,
   regionChangeProblems,
   resolveAdminKeys,
+  type TokenSource,
 } from "./preflightRules";
 import { ConfigError, type FleetConfig } from "./validate";
 
@@ -16,28 +19,57 @@ export interface Preflight {
 
 /**
  * The checks that need the cloud or the stack's history, run before any resource is
- * registered: a region change (refused: a new member), the account's reserved-IP and
- * droplet limits, and the human SSH keys (looked up so that a typo fails here, not as a
- * half-built member). Throws `pulumi.RunError` (printed without a stack trace).
+ * registered: a region change (refused: a new member), regions, sizes and images that
+ * DigitalOcean does not offer (its own catalog), the account's reserved-IP and droplet
+ * limits, and the human SSH keys (looked up so that a typo fails here, not as a half-built
+ * member). Throws `pulumi.RunError` (printed without a stack trace), also when the API
+ * itself cannot be used (no network, a missing or refused token).
  */
 export async function preflight(fleet: FleetConfig): Promise<Preflight> {
-  const [previous, account, keys] = await Promise.all([
-    previousMembers(),
-    digitalocean.getAccount(),
-    fleet.sshKeyFingerprints.length > 0
-      ? digitalocean.getSshKeys({}).then((r) => r.sshKeys)
-      : Promise.resolve([]),
-  ]);
-  const limits = accountLimitProblems(fleet.members.length, account);
-  const admin = resolveAdminKeys(fleet.sshKeyFingerprints, keys);
+  const images = [...new Set(fleet.members.map((m) => m.image))];
+  const [previous, cloud] = await Promise.all([previousMembers(), readCloud(fleet, images)]);
+  const limits = accountLimitProblems(fleet.members.length, cloud.account);
+  const admin = resolveAdminKeys(fleet.sshKeyFingerprints, cloud.keys);
   const problems = [
     ...regionChangeProblems(fleet.members, previous),
+    ...catalogProblems(fleet.members, cloud.catalog),
     ...limits.problems,
     ...admin.problems,
   ];
-  if (problems.length > 0) throw new pulumi.RunError(new ConfigError(problems).message);
+  if (problems.length > 0)
+    throw new pulumi.RunError(new ConfigError([...new Set(problems)]).message);
   for (const w of limits.warnings) pulumi.log.warn(w);
   return { adminPublicKeys: admin.publicKeys };
+}
+
+/** The DigitalOcean data sources the checks need; an API failure becomes one line. */
+async function readCloud(fleet: FleetConfig, images: readonly string[]) {
+  try {
+    const [account, keys, regions, sizes, found] = await Promise.all([
+      digitalocean.getAccount(),
+      fleet.sshKeyFingerprints.length > 0
+        ? digitalocean.getSshKeys({}).then((r) => r.sshKeys)
+        : Promise.resolve([]),
+      digitalocean.getRegions({}).then((r) => r.regions),
+      digitalocean.getSizes({}).then((r) => r.sizes),
+      digitalocean
+        .getImages({ filters: [{ key: "slug", values: [...images] }] })
+        .then((r) => r.images),
+    ]);
+    return { account, keys, catalog: { regions, sizes, images: found } };
+  } catch (err) {
+    // The engine would print an invoke's gRPC error as an unhandled exception with its stack.
+    const detail = err instanceof Error ? err.message : String(err);
+    throw new pulumi.RunError(apiFailureProblem(detail, tokenSource()));
+  }
+}
+
+/** Where the DigitalOcean provider takes its token from (config first, then environment). */
+function tokenSource(): TokenSource {
+  if (Object.keys(pulumi.runtime.allConfig()).includes("digitalocean:token")) return "config";
+  return process.env.DIGITALOCEAN_TOKEN || process.env.DIGITALOCEAN_ACCESS_TOKEN
+    ? "environment"
+    : "none";
 }
 
 /**

@@ -104,3 +104,133 @@ export function resolveAdminKeys(
   });
   return { publicKeys, problems };
 }
+
+/** A region as `digitalocean.getRegions` returns it (GET /v2/regions). */
+export interface CatalogRegion {
+  readonly slug: string;
+  /** Whether new droplets can be created there. */
+  readonly available: boolean;
+  /** The size slugs offered there. */
+  readonly sizes: readonly string[];
+}
+
+/** A droplet size as `digitalocean.getSizes` returns it (GET /v2/sizes). */
+export interface CatalogSize {
+  readonly slug: string;
+  readonly available: boolean;
+  readonly regions: readonly string[];
+}
+
+/** An image as `digitalocean.getImages` returns it (GET /v2/images). */
+export interface CatalogImage {
+  readonly slug: string;
+  readonly regions: readonly string[];
+}
+
+export interface Catalog {
+  readonly regions: readonly CatalogRegion[];
+  readonly sizes: readonly CatalogSize[];
+  readonly images: readonly CatalogImage[];
+}
+
+const listed = (slugs: readonly string[]): string =>
+  slugs.length === 0 ? "none" : [...slugs].sort().join(", ");
+
+/**
+ * Regions, sizes and images DigitalOcean does not offer, checked against its own catalog so
+ * that a typo or a retired slug stops `pulumi preview` instead of failing the droplet's
+ * create (a 422) half-way through an update. A size or image slug the program accepts
+ * (components/validate.ts checks the form) may still be missing, unavailable, or not offered
+ * in the member's region.
+ */
+export function catalogProblems(members: readonly MemberConfig[], catalog: Catalog): string[] {
+  const problems: string[] = [];
+  const open = catalog.regions.filter((r) => r.available).map((r) => r.slug);
+  members.forEach((m, i) => {
+    const at = `members[${i}]`;
+    const region = catalog.regions.find((r) => r.slug === m.region);
+    if (region === undefined) {
+      problems.push(
+        `${at}.region: DigitalOcean has no region ${show(m.region)}; its catalog (GET /v2/regions) takes new droplets in ${listed(open)} (got ${show(m.region)})`,
+      );
+    } else if (!region.available) {
+      problems.push(
+        `${at}.region: DigitalOcean's region ${show(m.region)} takes no new droplets (available: false in GET /v2/regions); pick one of ${listed(open)} (got ${show(m.region)})`,
+      );
+    }
+    const usable = region?.available === true ? region : undefined;
+    const size = catalog.sizes.find((s) => s.slug === m.size);
+    if (size === undefined) {
+      problems.push(
+        `${at}.size: DigitalOcean has no droplet size ${show(m.size)} (GET /v2/sizes; \`doctl compute size list\` shows them) (got ${show(m.size)})`,
+      );
+    } else if (!size.available) {
+      problems.push(
+        `${at}.size: DigitalOcean no longer offers size ${show(m.size)} for new droplets (available: false in GET /v2/sizes) (got ${show(m.size)})`,
+      );
+    } else if (usable !== undefined && !size.regions.includes(m.region)) {
+      problems.push(
+        `${at}.size: size ${show(m.size)} is not offered in ${show(m.region)}; DigitalOcean offers it in ${listed(size.regions)} (got ${show(m.size)})`,
+      );
+    }
+    const image = catalog.images.find((img) => img.slug === m.image);
+    if (image === undefined) {
+      problems.push(
+        `${at}.image: DigitalOcean offers no image ${show(m.image)} (none with this slug in GET /v2/images) (got ${show(m.image)})`,
+      );
+    } else if (usable !== undefined && !image.regions.includes(m.region)) {
+      problems.push(
+        `${at}.image: image ${show(m.image)} is not available in ${show(m.region)}; DigitalOcean has it in ${listed(image.regions)} (got ${show(m.image)})`,
+      );
+    }
+  });
+  return problems;
+}
+
+/** Where the provider's token comes from, as far as the program can tell. */
+export type TokenSource = "config" | "environment" | "none";
+
+/**
+ * One line for a DigitalOcean API call that failed before any resource (the preflight's data
+ * sources), naming what to fix, instead of the unhandled gRPC error the engine would print
+ * with its stack. `detail` is the provider's error text; godo formats API errors as
+ * "<METHOD> <URL>: <status> (request "<id>") <message>" (godo.go, ErrorResponse.Error), and
+ * the provider retries connection errors before giving up (go-retryablehttp).
+ */
+export function apiFailureProblem(detail: string, token: TokenSource): string {
+  // The engine wraps the provider's error ("invocation of … returned an error: invoking …:
+  // 1 error occurred:" then "* <the provider's error>" lines): quote the provider's own line.
+  const lines = detail
+    .replace(/^\d+ [A-Z_]+: /, "")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+  const own = lines
+    .filter((l) => l.startsWith("* "))
+    .pop()
+    ?.slice(2);
+  const text = (own ?? lines[0] ?? "").slice(0, 300);
+  const set = 'pulumi config set --secret digitalocean:token "dop_v1_…"';
+  if (/: 401\b|Unable to authenticate you/i.test(detail)) {
+    return token === "none"
+      ? `digitalocean:token: not set, and DigitalOcean refuses the API without one (401) — create a token with read and write scope in the control panel (API → Tokens) and run ${set}`
+      : `digitalocean:token: DigitalOcean does not accept the ${token === "config" ? "stack's token" : "token from DIGITALOCEAN_TOKEN/DIGITALOCEAN_ACCESS_TOKEN"} (401: revoked, expired or mistyped) — create a new one with read and write scope and run ${set} (${text})`;
+  }
+  if (/: 403\b|not authorized|do not have access/i.test(detail)) {
+    return `digitalocean:token: DigitalOcean refuses this token the request (403: a read-only or narrowly scoped token) — it needs read and write scope; run ${set} with one that has them (${text})`;
+  }
+  if (/: 429\b|rate limit/i.test(detail)) {
+    return `DigitalOcean API: rate limit reached (429) for this token — wait a minute and run pulumi up again (${text})`;
+  }
+  if (/: 5\d\d\b/.test(detail)) {
+    return `DigitalOcean API: server error, nothing was changed — check https://status.digitalocean.com and run pulumi up again (${text})`;
+  }
+  if (
+    /dial tcp|no such host|connection refused|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|i\/o timeout|network is unreachable|TLS handshake timeout|giving up after \d+ attempt/i.test(
+      detail,
+    )
+  ) {
+    return `DigitalOcean API unreachable from this machine — check its network, DNS and proxy (or digitalocean:apiEndpoint, if set); nothing was changed (${text})`;
+  }
+  return `DigitalOcean API: the call failed before any resource was created, nothing was changed — check digitalocean:token and the network (${text})`;
+}

@@ -130,6 +130,14 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
   const input = shaped.data;
   const problems: string[] = [];
   const warnings: string[] = [];
+  // The engine hands over Pulumi.yaml's declared defaults (components/defaults.ts) as if the
+  // stack had set them, so the "none" defaults mean unset, whoever wrote them.
+  const fleetUpstreams =
+    input.upstreams === undefined || input.upstreams.length === 0 ? undefined : input.upstreams;
+  const projectName =
+    input.projectName === undefined || input.projectName === DEFAULTS.projectName
+      ? undefined
+      : input.projectName;
 
   if (input.members.length === 0) {
     problems.push("members: at least one member is required (got [])");
@@ -169,8 +177,8 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
     }
     const ipv6 = m.ipv6 ?? input.ipv6;
     const upstreamsAt = m.upstreams === undefined ? "upstreams" : `${at}.upstreams`;
-    const upstreams = (m.upstreams ?? input.upstreams ?? []).map((u) => u.trim().toLowerCase());
-    if (m.upstreams === undefined && input.upstreams === undefined) {
+    const upstreams = (m.upstreams ?? fleetUpstreams ?? []).map((u) => u.trim().toLowerCase());
+    if (m.upstreams === undefined && fleetUpstreams === undefined) {
       problems.push(
         `${at}.upstreams: no upstreams — set the fleet-wide "upstreams" or this member's own list of ${MIN_UPSTREAMS} to ${MAX_UPSTREAMS} servers`,
       );
@@ -180,11 +188,11 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
     return { name: m.name, region: m.region, size, image, ipv6, upstreams };
   });
   // A fleet-wide list nobody uses is still checked: it is what the next member inherits.
-  if (input.upstreams !== undefined && input.members.every((m) => m.upstreams !== undefined)) {
+  if (fleetUpstreams !== undefined && input.members.every((m) => m.upstreams !== undefined)) {
     problems.push(
       ...checkUpstreams(
         "upstreams",
-        input.upstreams.map((u) => u.trim().toLowerCase()),
+        fleetUpstreams.map((u) => u.trim().toLowerCase()),
         true,
         "upstreams",
       ),
@@ -221,15 +229,11 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       );
     }
   });
-  if (input.projectName !== undefined) {
+  if (projectName !== undefined) {
     // DigitalOcean: "The human-readable name for the project. Maximum length 175."
-    if (
-      input.projectName.trim() === "" ||
-      input.projectName.length > 175 ||
-      hasControlCharacter(input.projectName)
-    ) {
+    if (projectName.trim() === "" || projectName.length > 175 || hasControlCharacter(projectName)) {
       problems.push(
-        `projectName: must be 1 to 175 printable characters (got ${show(input.projectName)})`,
+        `projectName: must be 1 to 175 printable characters, or "" for no project (got ${show(projectName)})`,
       );
     }
   }
@@ -253,7 +257,7 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
       sshSourceCidrs: input.sshSourceCidrs,
       sshKeyFingerprints,
       tags,
-      projectName: input.projectName,
+      projectName,
       protectReservedIp: input.protectReservedIp,
       verifyTimeoutSeconds,
       requireIpv6OutsideCheck: input.requireIpv6OutsideCheck,

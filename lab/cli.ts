@@ -7,6 +7,7 @@ import { defaultCacheDir } from "./image";
 import type { Lab } from "./lab";
 import { ensurePackages, notRunnable } from "./prereqs";
 import { apiCallCounts, defaultReportPath, type LabReport, runLab, writeReport } from "./run";
+import { SCENARIO_NAMES } from "./scenarios";
 import { parseUpstreamKind, type UpstreamKind } from "./upstreams";
 
 /** The member table printed at the end of a run. */
@@ -142,8 +143,12 @@ async function main(): Promise<number> {
     .addOption(
       new Option(
         "--scenario <name...>",
-        "with --engine pulumi, after the second up: replace (reordered upstreams replace the droplet while its reserved IP is probed every 2 s), destroy (protected reserved IPs must stop it)",
-      ).choices(["replace", "destroy"]),
+        "with --engine pulumi, after the second up, in this order: replace (reordered upstreams), size (s-2vcpu-2gb): the droplet replaced; ssh-cidrs: the firewall updated in place; project: a project created, then no change; region: refused at preview; token: a refused token is one line naming digitalocean:token; ipv6-off: stopped at preview by the protected reserved IPv6; destroy: stopped by the protected reserved IPs. Every up is probed once a second on each reserved address; an unanswered or unsynchronised probe fails it (lab/scenarios.ts)",
+      ).choices([...SCENARIO_NAMES]),
+    )
+    .option(
+      "--engine-output <dir>",
+      "with --engine pulumi: keep each engine step's stdout and stderr in this folder",
     )
     .option(
       "--summary <file>",
@@ -194,6 +199,7 @@ async function main(): Promise<number> {
     waitScale?: number;
     engine: "mock" | "pulumi";
     scenario?: string[];
+    engineOutput?: string;
     summary?: string;
     keep?: boolean;
     faultDropOutboundNtp?: boolean;
@@ -246,7 +252,13 @@ async function main(): Promise<number> {
       cacheDir,
       syncTimeoutSeconds: o.syncTimeout,
       waitScale: o.waitScale,
-      engine: pulumi ? { pulumi, scenarios: scenarios as Scenario[] } : undefined,
+      engine: pulumi
+        ? {
+            pulumi,
+            scenarios: scenarios as Scenario[],
+            ...(o.engineOutput ? { outputDir: resolve(o.engineOutput) } : {}),
+          }
+        : undefined,
       faults: {
         dropOutboundNtp: o.faultDropOutboundNtp,
         upstreamsDown: o.faultUpstreamsDown,

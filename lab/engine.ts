@@ -122,6 +122,26 @@ export function setStackSetting(configFile: string, key: string, value: unknown)
   writeFileSync(configFile, stringify(doc));
 }
 
+/** Removes one setting from the stack's settings file. */
+export function unsetStackSetting(configFile: string, key: string): void {
+  const doc = (parse(readFileSync(configFile, "utf8")) ?? {}) as {
+    config?: Record<string, unknown>;
+  };
+  if (doc.config) delete doc.config[key];
+  writeFileSync(configFile, stringify(doc));
+}
+
+/** The project's settings in the stack's settings file, keys without the namespace. */
+export function stackSettings(configFile: string, project: string): Record<string, unknown> {
+  const doc = (parse(readFileSync(configFile, "utf8")) ?? {}) as {
+    config?: Record<string, unknown>;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(doc.config ?? {}))
+    if (k.startsWith(`${project}:`)) out[k.slice(project.length + 1)] = v;
+  return out;
+}
+
 /** One engine step: argv after `pulumi`, and what it reads on stdin. */
 export interface EngineStep {
   readonly name: string;
@@ -137,16 +157,28 @@ export function engineSteps(setup: EngineSetup, token: string): EngineStep[] {
       name: "stack init",
       argv: ["stack", "init", setup.stack, "--secrets-provider", "passphrase", "--non-interactive"],
     },
-    {
-      name: "token",
-      // Read from stdin: the token is never on a command line (ps) or in a log.
-      argv: ["config", "set", "--secret", "digitalocean:token", ...withConfig],
-      stdin: token,
-    },
+    tokenStep(setup, token, "token"),
     { name: "preview", argv: ["preview", "--policy-pack", "policy", "--json", ...withConfig] },
     { name: "up", argv: ["up", "--yes", "--skip-preview", "--json", ...withConfig] },
     { name: "second up", argv: ["up", "--yes", "--json", ...withConfig] },
   ];
+}
+
+/** Sets `digitalocean:token` as a secret, read from stdin: never on a command line (ps) or in a log. */
+export function tokenStep(setup: EngineSetup, token: string, name: string): EngineStep {
+  return {
+    name,
+    argv: [
+      "config",
+      "set",
+      "--secret",
+      "digitalocean:token",
+      "--stack",
+      setup.stack,
+      "--non-interactive",
+    ],
+    stdin: token,
+  };
 }
 
 /** `pulumi stack output --json members`: the program's members as the engine recorded them. */
@@ -233,15 +265,75 @@ export function parseChangeSummary(out: string): ChangeSummary | undefined {
   return Object.keys(summary).length > 0 ? summary : undefined;
 }
 
-/** Changes other than "same": what a second `pulumi up` must not have. */
+/**
+ * Step kinds that change nothing in the cloud or the state (pulumi/pulumi
+ * pkg/resource/deploy/step.go, StepOp): "same", and "read", which reads an existing
+ * resource — the preflight's StackReference to this stack is read on every run
+ * (components/preflight.ts), so a second `up` that changes nothing still reports `read: 1`.
+ */
+export const UNCHANGING_KINDS: ReadonlySet<string> = new Set(["same", "read"]);
+
+/** Changes other than "same" and "read": what a second `pulumi up` must not have. */
 export const changesIn = (s: ChangeSummary): number =>
   Object.entries(s)
-    .filter(([k]) => k !== "same")
+    .filter(([k]) => !UNCHANGING_KINDS.has(k))
     .reduce((a, [, n]) => a + n, 0);
 
 /** Resources a preview would touch (every kind, "same" included), for the report. */
 export const resourcesIn = (s: ChangeSummary): number =>
   Object.values(s).reduce((a, n) => a + n, 0);
+
+/**
+ * The engine's messages as a person reads them: `preview --json` prints one document whose
+ * `diagnostics[].message` are JSON strings (quotes escaped), so a message is matched on
+ * these, not on the raw output. Falls back to the output itself.
+ */
+export function diagnosticsText(out: string): string {
+  const doc = tryJson(out.trim()) as { diagnostics?: { message?: string }[] } | undefined;
+  const messages = (doc?.diagnostics ?? []).map((d) => d.message ?? "");
+  return messages.length > 0 ? messages.join("\n") : out;
+}
+
+/** One finished step of `pulumi up --json`'s engine events (`resOutputsEvent`), in order. */
+export interface StepEvent {
+  readonly op: string;
+  readonly urn: string;
+  /** The resource's name (the URN's last part). */
+  readonly name: string;
+}
+
+/**
+ * The steps the engine finished, in the order it printed them: the engine events of
+ * `pulumi up --json`, one JSON object per line after the preview document.
+ */
+export function parseStepEvents(out: string): StepEvent[] {
+  const steps: StepEvent[] = [];
+  for (const line of out.split("\n")) {
+    if (!line.includes('"resOutputsEvent"')) continue;
+    const e = tryJson(line.trim()) as
+      | { resOutputsEvent?: { metadata?: { op?: string; urn?: string } } }
+      | undefined;
+    const m = e?.resOutputsEvent?.metadata;
+    if (m?.op === undefined || m.urn === undefined) continue;
+    steps.push({ op: m.op, urn: m.urn, name: m.urn.split("::").pop() ?? m.urn });
+  }
+  return steps;
+}
+
+/**
+ * Resources the engine replaced delete-before-replace: their old instance deleted
+ * (`delete-replaced`) before the new one was created (`create-replacement`). The program
+ * asks for create-before-delete (components/PoolServer.ts), so any name here is a failure.
+ */
+export function deletedBeforeReplaced(steps: readonly StepEvent[]): string[] {
+  const created = new Set<string>();
+  const early: string[] = [];
+  for (const s of steps) {
+    if (s.op === "create-replacement") created.add(s.urn);
+    if (s.op === "delete-replaced" && !created.has(s.urn)) early.push(s.name);
+  }
+  return early;
+}
 
 function tryJson(s: string): unknown {
   if (!s.startsWith("{")) return undefined;
@@ -252,11 +344,24 @@ function tryJson(s: string): unknown {
   }
 }
 
-/** `--scenario replace`'s up. */
-export function replaceStep(setup: EngineSetup): EngineStep {
+/** A scenario's `pulumi up` (engine events on stdout, one per line after the preview). */
+export function upStep(setup: EngineSetup, name: string): EngineStep {
+  return { name, argv: ["up", "--yes", "--json", "--stack", setup.stack, "--non-interactive"] };
+}
+
+/** A scenario's `pulumi preview` with the policy pack. */
+export function previewStep(setup: EngineSetup, name: string): EngineStep {
   return {
-    name: "replace up",
-    argv: ["up", "--yes", "--json", "--stack", setup.stack, "--non-interactive"],
+    name,
+    argv: [
+      "preview",
+      "--policy-pack",
+      "policy",
+      "--json",
+      "--stack",
+      setup.stack,
+      "--non-interactive",
+    ],
   };
 }
 

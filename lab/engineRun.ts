@@ -1,34 +1,55 @@
 import { randomBytes } from "node:crypto";
-import { dirname } from "node:path";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type { LabApi } from "./api";
 import {
   type ChangeSummary,
   changesIn,
   destroyStep,
+  diagnosticsText,
   type EngineSetup,
   type EngineStep,
   engineSetup,
   engineSteps,
   outputStep,
   parseChangeSummary,
+  parseStepEvents,
   prepareEngine,
-  replaceStep,
-  replaceUpstreams,
+  previewStep,
   resourcesIn,
   runStep,
   setStackSetting,
+  stackSettings,
+  tokenStep,
+  unsetStackSetting,
+  upStep,
 } from "./engine";
 import { sleep } from "./exec";
 import type { Lab } from "./lab";
+import { nsRun } from "./net";
+import {
+  describeFigures,
+  type ProbeFigures,
+  parseProbes,
+  probeFailures,
+  probeFigures,
+} from "./probes";
 import type { Deployed, LabReport, MemberOutput } from "./run";
+import { type ChangeScenario, type SCENARIO_NAMES, SCENARIOS } from "./scenarios";
 import type { StackConfig } from "./stack";
 
-export type Scenario = "replace" | "destroy";
+/** A change scenario of lab/scenarios.ts, or "destroy". */
+export type Scenario = (typeof SCENARIO_NAMES)[number];
 
 export interface EngineOptions {
   /** The Pulumi CLI (lab/engine.ts findPulumi). */
   readonly pulumi: string;
   readonly scenarios: readonly Scenario[];
+  /**
+   * Where to keep each step's stdout and stderr as the engine printed them
+   * (`NN-<step>.stdout.txt`, `.stderr.txt`), e.g. to refresh the parser's fixtures.
+   */
+  readonly outputDir?: string;
 }
 
 /** One engine step as the report keeps it. */
@@ -43,13 +64,20 @@ export interface EngineReport {
   steps: EngineStepReport[];
   previewResources?: number;
   secondUpChanges?: number;
-  replace?: {
-    probes: number;
-    answered: number;
-    longestGapSeconds: number;
-    changes?: ChangeSummary;
-  };
+  /** Each change scenario: its changes, wall time, each reserved address's probe figures. */
+  scenarios?: Record<string, ScenarioReport>;
   destroy?: { stoppedByProtection: boolean; detail: string };
+}
+
+export interface ScenarioReport {
+  readonly row: string;
+  readonly code: number | null;
+  readonly changes?: ChangeSummary;
+  readonly seconds: number;
+  readonly ipv4?: ProbeFigures;
+  readonly ipv6?: ProbeFigures;
+  /** What went wrong, when it did. */
+  readonly problem?: string;
 }
 
 /** Output of a failed step: its last lines, for the error. */
@@ -68,13 +96,23 @@ export async function runEngine(
   log: (msg: string) => void,
 ): Promise<Deployed> {
   const setup = engineSetup(lab.runDir, "lab", randomBytes(16).toString("hex"));
-  prepareEngine(setup, stack, api.url, dirname(report.stackFile));
+  const repoDir = dirname(report.stackFile);
+  prepareEngine(setup, stack, api.url, repoDir);
   const er: EngineReport = { steps: [] };
   report.engine = er;
   const step = async (s: EngineStep, mayFail = false) => {
     const t = Date.now();
     log(`pulumi ${s.name} (from ${lab.inet})`);
     const r = await runStep(lab.inet, opts.pulumi, s, setup);
+    if (opts.outputDir !== undefined) {
+      mkdirSync(opts.outputDir, { recursive: true });
+      const base = join(
+        opts.outputDir,
+        `${String(er.steps.length + 1).padStart(2, "0")}-${s.name.replace(/\W+/g, "-")}`,
+      );
+      writeFileSync(`${base}.stdout.txt`, r.stdout);
+      writeFileSync(`${base}.stderr.txt`, r.stderr);
+    }
     const changes = parseChangeSummary(r.stdout);
     er.steps.push({ name: s.name, code: r.code, seconds: (Date.now() - t) / 1000, changes });
     if (r.code !== 0 && !mayFail)
@@ -101,8 +139,19 @@ export async function runEngine(
     }
   }
   let members = await readMembers(lab, opts, setup);
-  if (opts.scenarios.includes("replace")) {
-    members = await replaceScenario(lab, stack, setup, er, members, step, log);
+  for (const sc of SCENARIOS.filter((x) => opts.scenarios.includes(x.name as Scenario))) {
+    await changeScenario(
+      sc,
+      lab,
+      stack,
+      setup,
+      er,
+      members,
+      repoDir,
+      api.endpoint.token,
+      step,
+      log,
+    );
     members = await readMembers(lab, opts, setup);
   }
   if (opts.scenarios.includes("destroy")) {
@@ -137,55 +186,116 @@ async function readMembers(
 }
 
 /**
- * `--scenario replace`: new upstreams force a new droplet; the reserved IP is probed every
- * 2 s from outside (one NTP query each, the pool's politeness) while `pulumi up` replaces it.
+ * Runs `fn` (an engine step that replaces droplets) while lab/prober.ts probes every
+ * reserved address of `members` once a second from outside, as a pool monitor would.
  */
-async function replaceScenario(
+async function probeDuring<T>(
+  lab: Lab,
+  repoDir: string,
+  members: readonly MemberOutput[],
+  log: (msg: string) => void,
+  fn: () => Promise<T>,
+): Promise<{ result: T; figures: Record<string, ProbeFigures> }> {
+  const sources = await lab.addProbeSources();
+  const stopFile = join(lab.runDir, `probe-stop-${Date.now()}`);
+  const targets = members.flatMap((m) => [
+    ...(m.ipv4 ? [{ family: "ipv4", address: m.ipv4, sources: sources.ipv4 }] : []),
+    ...(m.ipv6 ? [{ family: "ipv6", address: m.ipv6, sources: sources.ipv6 }] : []),
+  ]);
+  const prober = nsRun(
+    lab.inet,
+    [
+      process.execPath,
+      "--import",
+      "tsx",
+      join(repoDir, "lab", "prober.ts"),
+      JSON.stringify({ targets, stopFile }),
+    ],
+    { cwd: repoDir, timeoutMs: 2 * 60 * 60 * 1000 },
+  );
+  let result: T;
+  log(`probing ${targets.map((t) => t.address).join(" and ")} once a second from outside`);
+  try {
+    // The first probes go out before the step starts: the baseline is a serving member.
+    await sleep(3000);
+    result = await fn();
+  } finally {
+    writeFileSync(stopFile, "");
+  }
+  const r = await prober;
+  return { result, figures: probeFigures(parseProbes(r.stdout)) };
+}
+
+/**
+ * One change scenario (lab/scenarios.ts): its settings set in the stack, then `pulumi up`
+ * with both reserved addresses of every member probed every second from outside (any
+ * unanswered or unsynchronised probe fails it), or, for a refused change, `pulumi preview`
+ * that must fail before any resource, after which the change is undone.
+ */
+async function changeScenario(
+  sc: ChangeScenario,
   lab: Lab,
   stack: StackConfig,
   setup: EngineSetup,
   er: EngineReport,
   members: MemberOutput[],
-  step: (s: EngineStep) => Promise<{ changes?: ChangeSummary }>,
+  repoDir: string,
+  labToken: string,
+  step: (
+    s: EngineStep,
+    mayFail?: boolean,
+  ) => Promise<{ changes?: ChangeSummary; stdout: string; stderr: string; code: number | null }>,
   log: (msg: string) => void,
-): Promise<MemberOutput[]> {
-  const key = `${stack.project}:upstreams`;
-  const upstreams = replaceUpstreams(JSON.parse(stack.config[key] ?? "[]") as string[]);
-  setStackSetting(setup.configFile, key, upstreams);
-  log(`replace: ${key} reordered to ${upstreams.join(", ")}`);
-  const target = members[0]?.ipv4;
-  let probing = target !== undefined;
-  const probes: { t: number; ok: boolean }[] = [];
-  const prober = (async () => {
-    while (probing && target) {
-      const q = await lab.queryFromOutside(target);
-      probes.push({ t: Date.now(), ok: q !== undefined && q.stratum >= 1 && q.stratum <= 15 });
-      await sleep(2000);
-    }
-  })();
-  try {
-    const r = await step(replaceStep(setup));
-    er.replace = { probes: 0, answered: 0, longestGapSeconds: 0, changes: r.changes };
-  } finally {
-    probing = false;
-    await prober;
+): Promise<void> {
+  const ns = (k: string) => `${stack.project}:${k}`;
+  const current = stackSettings(setup.configFile, stack.project);
+  const before: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(sc.settings(current))) {
+    before[k] = current[k];
+    setStackSetting(setup.configFile, ns(k), v);
+    log(`${sc.name}: ${ns(k)} = ${JSON.stringify(v)}`);
   }
-  let gap = 0;
-  let lastOk = probes[0]?.t ?? 0;
-  for (const p of probes) {
-    if (p.ok) {
-      gap = Math.max(gap, (p.t - lastOk) / 1000);
-      lastOk = p.t;
-    }
+  const t = Date.now();
+  let r: Awaited<ReturnType<typeof step>>;
+  let figures: Record<string, ProbeFigures> = {};
+  if (sc.kind === "refused") {
+    if (sc.token !== undefined) await step(tokenStep(setup, sc.token, `${sc.name} token`));
+    r = await step(previewStep(setup, `${sc.name} preview`), true);
+    if (sc.token !== undefined) await step(tokenStep(setup, labToken, `${sc.name} token restored`));
+    for (const [k, v] of Object.entries(before))
+      if (v === undefined) unsetStackSetting(setup.configFile, ns(k));
+      else setStackSetting(setup.configFile, ns(k), v);
+  } else {
+    const probed = await probeDuring(lab, repoDir, members, log, () =>
+      step(upStep(setup, `${sc.name} up`), true),
+    );
+    r = probed.result;
+    figures = probed.figures;
   }
-  er.replace = {
-    ...er.replace,
-    probes: probes.length,
-    answered: probes.filter((p) => p.ok).length,
-    longestGapSeconds: gap,
+  const text = `${diagnosticsText(r.stdout)}\n${r.stderr}`;
+  let problem =
+    sc.kind === "up" && r.code !== 0
+      ? `pulumi up failed (exit ${r.code}):\n${tail(r.stderr)}\n${tail(r.stdout)}`
+      : sc.judge({ changes: r.changes, steps: parseStepEvents(r.stdout), text, code: r.code });
+  problem ??= probeFailures(figures);
+  if (problem === undefined && sc.thenNoChange) {
+    const again = await step(upStep(setup, `${sc.name} second up`));
+    const n = again.changes ? changesIn(again.changes) : undefined;
+    if (n !== 0)
+      problem = `the up after it changed ${n ?? "?"} resources: ${JSON.stringify(again.changes)}`;
+  }
+  const seconds = (Date.now() - t) / 1000;
+  const rep: ScenarioReport = {
+    row: sc.row,
+    code: r.code,
+    changes: r.changes,
+    seconds,
+    ...figures,
+    ...(problem !== undefined ? { problem } : {}),
   };
+  er.scenarios = { ...(er.scenarios ?? {}), [sc.name]: rep };
   log(
-    `replace: ${er.replace.answered}/${er.replace.probes} probes of ${target} answered, longest gap ${gap.toFixed(0)} s (${JSON.stringify(er.replace.changes)})`,
+    `${sc.name}: ${JSON.stringify(r.changes ?? {})} in ${seconds.toFixed(1)} s${Object.keys(figures).length > 0 ? `; ${describeFigures(figures)}` : ""}${problem !== undefined ? ` — FAILED: ${problem}` : " — ok"}`,
   );
-  return members;
+  if (problem !== undefined) throw new Error(`--scenario ${sc.name}: ${problem}`);
 }

@@ -61,7 +61,7 @@ export function dropletNetwork(d: Droplet): DropletNetwork {
   };
 }
 
-const ip6route = (edge: string, op: "add" | "del", address: string, d: Droplet) =>
+const ip6route = (edge: string, op: "add" | "replace" | "del", address: string, d: Droplet) =>
   ip("-n", edge, "-6", "route", op, `${address}/128`, "via", d.primary6 ?? "", "dev", d.edgeIf);
 
 /** A fresh run prefix: short (namespace names stay short) and unique per run. */
@@ -369,16 +369,19 @@ export class Lab implements Realiser {
    */
   async setReservedIpv6(address: string, dropletId: number | null): Promise<void> {
     const before = this.routes6.get(address);
-    if (before) await ip6route(this.edge, "del", address, before).catch(() => undefined);
-    this.routes6.delete(address);
     if (dropletId === null) {
+      if (before) await ip6route(this.edge, "del", address, before).catch(() => undefined);
+      this.routes6.delete(address);
       this.log(`reserved IPv6 ${address} unassigned`);
       return;
     }
     const d = this.droplet(dropletId, `reserved IPv6 ${address} droplet_id`);
     if (!d.primary6)
       throw new Error(`reserved IPv6 ${address}: droplet ${d.spec.name} has ipv6 off`);
-    await ip6route(this.edge, "add", address, d);
+    // Re-pointing is one route change (`ip route replace`), as the IPv4 NAT rule is replaced
+    // in one nft transaction: a delete then an add left the address unrouted between the
+    // two commands, and a probe sent then went unanswered (a lab artefact, not DigitalOcean's).
+    await ip6route(this.edge, before ? "replace" : "add", address, d);
     this.routes6.set(address, d);
     this.log(`reserved IPv6 ${address} routed to ${d.spec.name}`);
   }
@@ -455,6 +458,28 @@ export class Lab implements Realiser {
     this.log(
       `deployer (internet namespace) uses ${address}, inside the firewall's SSH sources ${v4}`,
     );
+  }
+
+  private probeSources?: { ipv4: string[]; ipv6: string[] };
+
+  /**
+   * Source addresses of the internet namespace for the outside prober (lab/prober.ts): one
+   * probe a second, taken in turn from these, keeps each source under NTPsec's `limited`
+   * rate as the pool's many monitors are. In the internet segment's own prefixes, above the
+   * upstreams and the deployer, so the edge reaches them without a route.
+   */
+  async addProbeSources(count = 4): Promise<{ ipv4: string[]; ipv6: string[] }> {
+    if (this.probeSources) return this.probeSources;
+    const ipv4 = Array.from({ length: count }, (_, i) => `198.18.0.${200 + i}`);
+    const ipv6 = Array.from(
+      { length: count },
+      (_, i) => `2001:db8:ffff::${(0x200 + i).toString(16)}`,
+    );
+    for (const a of ipv4) await ip("-n", this.inet, "addr", "add", `${a}/24`, "dev", "eth0");
+    for (const a of ipv6)
+      await ip("-n", this.inet, "-6", "addr", "add", `${a}/64`, "dev", "eth0", "nodad");
+    this.probeSources = { ipv4, ipv6 };
+    return this.probeSources;
   }
 
   // ---- commands --------------------------------------------------------------------------

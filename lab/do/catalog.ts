@@ -52,7 +52,6 @@ const REGION_NAMES: Readonly<Record<string, string>> = {
   fra1: "Frankfurt 1",
   lon1: "London 1",
   nyc1: "New York 1",
-  nyc2: "New York 2",
   nyc3: "New York 3",
   sfo2: "San Francisco 2",
   sfo3: "San Francisco 3",
@@ -82,15 +81,33 @@ const SIZE_ROWS: readonly (readonly [
 
 const REGION_FEATURES = ["backups", "ipv6", "metadata", "install_agent", "storage"] as const;
 
-export const REGIONS: readonly RegionObject[] = Object.entries(REGION_NAMES).map(
-  ([slug, name]) => ({
+/**
+ * Regions DigitalOcean still lists but closed to new droplets for accounts without resources
+ * there (its "Regional Availability" page; SFO1 since 2019): `available: false` and no sizes
+ * in GET /v2/regions, and a droplet or reserved IP create there is refused.
+ */
+const RESTRICTED_REGIONS: Readonly<Record<string, string>> = {
+  ams2: "Amsterdam 2",
+  nyc2: "New York 2",
+  sfo1: "San Francisco 1",
+};
+
+export const REGIONS: readonly RegionObject[] = [
+  ...Object.entries(REGION_NAMES).map(([slug, name]) => ({
     slug,
     name,
     sizes: SIZE_ROWS.map((r) => r[0]),
     available: true,
     features: REGION_FEATURES,
-  }),
-);
+  })),
+  ...Object.entries(RESTRICTED_REGIONS).map(([slug, name]) => ({
+    slug,
+    name,
+    sizes: [],
+    available: false,
+    features: REGION_FEATURES,
+  })),
+].sort((a, b) => a.slug.localeCompare(b.slug));
 
 export const SIZES: readonly SizeObject[] = SIZE_ROWS.map(
   ([slug, memory, vcpus, disk, transfer, pm, ph, description]) => ({
@@ -131,6 +148,9 @@ export const IMAGES: readonly ImageObject[] = [
 
 export const findRegion = (slug: string): RegionObject | undefined =>
   REGIONS.find((r) => r.slug === slug);
+/** A region that takes new droplets and reserved IPs. */
+export const findOpenRegion = (slug: string): RegionObject | undefined =>
+  REGIONS.find((r) => r.slug === slug && r.available);
 export const findSize = (slug: string): SizeObject | undefined =>
   SIZES.find((s) => s.slug === slug);
 /** By slug or numeric id (droplet create's `image` is either, godo droplets.go DropletCreateImage). */

@@ -1,5 +1,12 @@
 import { newestFirst, PENDING_EVENT, renderAction, startAction } from "./actions";
-import { findImage, findRegion, findSize, type ImageObject, type SizeObject } from "./catalog";
+import {
+  findImage,
+  findOpenRegion,
+  findRegion,
+  findSize,
+  type ImageObject,
+  type SizeObject,
+} from "./catalog";
 import type { Cloud, DropletRecord } from "./cloud";
 import {
   accepted,
@@ -124,9 +131,12 @@ function createDroplet(cloud: Cloud, req: Request) {
     );
   }
   const regionSlug = stringField(b, "region");
-  if (!findRegion(regionSlug)) throw unprocessable(`Region is not available: "${regionSlug}"`);
+  const region = findOpenRegion(regionSlug);
+  if (!region) throw unprocessable(`Region is not available: "${regionSlug}"`);
   const sizeSlug = stringField(b, "size");
   if (!findSize(sizeSlug)) throw unprocessable(`Size is not available: "${sizeSlug}"`);
+  if (!region.sizes.includes(sizeSlug))
+    throw unprocessable(`Size is not available in this region: "${sizeSlug}" in "${regionSlug}"`);
   const imageRef = b.image;
   const img =
     typeof imageRef === "string" || typeof imageRef === "number" ? findImage(imageRef) : undefined;

@@ -1,5 +1,5 @@
 import { newestFirst, PENDING_EVENT, renderAction, startAction } from "./actions";
-import { findRegion } from "./catalog";
+import { findOpenRegion, findRegion } from "./catalog";
 import type { Cloud, ReservedIpRecord } from "./cloud";
 import {
   accepted,
@@ -227,7 +227,7 @@ async function createReservedIp(cloud: Cloud, req: Request) {
     throw unprocessable(`Droplet ${dropletId} was not found.`);
   region ??= d?.spec.region;
   if (region === undefined) throw unprocessable("region or droplet_id is required");
-  if (!findRegion(region)) throw unprocessable(`Region is not available: "${region}"`);
+  if (!findOpenRegion(region)) throw unprocessable(`Region is not available: "${region}"`);
   const projectId =
     typeof b.project_id === "string" && b.project_id !== "" ? b.project_id : cloud.defaultProjectId;
   if (!cloud.projects.has(projectId)) throw unprocessable(`project_id ${projectId} was not found.`);

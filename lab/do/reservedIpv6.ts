@@ -1,5 +1,5 @@
 import ipaddr from "ipaddr.js";
-import { findRegion } from "./catalog";
+import { findOpenRegion } from "./catalog";
 import type { Cloud, ReservedIpRecord } from "./cloud";
 import { bodyObject, created, notFound, type Router, unprocessable } from "./core";
 import { renderDroplet } from "./droplets";
@@ -50,7 +50,7 @@ export function registerReservedIpv6(router: Router, cloud: Cloud): void {
   router.add("POST", "/v2/reserved_ipv6", res, async (req) => {
     const b = bodyObject(req);
     const region = b.region_slug;
-    if (typeof region !== "string" || !findRegion(region)) {
+    if (typeof region !== "string" || !findOpenRegion(region)) {
       throw unprocessable(`region_slug is not an available region: ${JSON.stringify(region)}`);
     }
     const ip = canonical(await cloud.realiser.allocateReservedIpv6(region));

@@ -39,7 +39,7 @@ export async function loadResourceUrns(api: ApiClient, projectId: string): Promi
  * Create (104-167): POST /v2/projects {name, purpose, description, environment}; with
  * resources, POST /v2/projects/{id}/resources {resources: [urn...]}; with is_default, PATCH
  * /v2/projects/{id}; then Read (169-223): GET /v2/projects/{id} and the resource URNs, which
- * become state as listed (the API lists reserved IPs as do:floatingip:..., DO-API.md §6.7).
+ * become state as listed (the API lists reserved IPs as do:floatingip:..., docs/digitalocean-api.md#projects-keep-the-floating-ip-name).
  */
 export const project: ProviderResource = {
   type: "digitalocean:index/project:Project",

@@ -212,7 +212,7 @@ const CASES: [string, Record<string, unknown>, string][] = [
   [
     "blank project name",
     { ...BASE_CONFIG, projectName: " " },
-    'projectName: must be 1 to 175 printable characters (got " ")',
+    'projectName: must be 1 to 175 printable characters, or "" for no project (got " ")',
   ],
   [
     "timeout too short",

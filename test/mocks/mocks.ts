@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { IMAGES, REGIONS, SIZES } from "../../lab/do/catalog";
 
 /** What the engine was asked to register, including the options mocks do not see. */
 export interface Recorded {
@@ -13,7 +14,11 @@ export interface Recorded {
   readonly additionalSecretOutputs: readonly string[];
   readonly replaceOnChanges: readonly string[];
   readonly ignoreChanges: readonly string[];
-  readonly deleteBeforeReplace: boolean;
+  /**
+   * The program's `deleteBeforeReplace` as the engine receives it: undefined when the program
+   * leaves the choice to the provider (the SDK sends `deleteBeforeReplaceDefined` false).
+   */
+  readonly deleteBeforeReplace: boolean | undefined;
   /** customTimeouts as the engine receives them ("" when unset). */
   readonly customTimeouts: { readonly create: string; readonly update: string };
 }
@@ -60,7 +65,30 @@ export const DEFAULT_ACCOUNT = { dropletLimit: 25, floatingIpLimit: 3 };
 export const account: {
   limits: { dropletLimit?: number; floatingIpLimit?: number };
   sshKeys: { id: number; name: string; fingerprint: string; publicKey: string }[];
+  /** When set, every DigitalOcean data source fails with this text (the provider's error). */
+  apiError?: string;
 } = { limits: { ...DEFAULT_ACCOUNT }, sshKeys: [] };
+
+/**
+ * The catalog data sources answer from the emulator's catalog (lab/do/catalog.ts, the
+ * API's shapes), renamed as the provider returns them.
+ */
+export const CATALOG = {
+  regions: REGIONS.map((r) => ({ ...r, sizes: [...r.sizes], features: [...r.features] })),
+  sizes: SIZES.map((s) => ({
+    slug: s.slug,
+    available: s.available,
+    regions: [...s.regions],
+    memory: s.memory,
+    vcpus: s.vcpus,
+    disk: s.disk,
+    transfer: s.transfer,
+    priceMonthly: s.price_monthly,
+    priceHourly: s.price_hourly,
+    gpuInfos: [],
+  })),
+  images: IMAGES.map((i) => ({ ...i, regions: [...i.regions], tags: [...i.tags] })),
+};
 /** The `outputs` of the stack's previous deployment (read by its StackReference). */
 export const previous: { outputs: Record<string, unknown> } = { outputs: {} };
 /** Invokes the program made, in order. */
@@ -71,6 +99,7 @@ export function resetRecorder(): void {
   invoked.length = 0;
   account.limits = { ...DEFAULT_ACCOUNT };
   account.sshKeys = [];
+  account.apiError = undefined;
   previous.outputs = {};
 }
 
@@ -129,11 +158,27 @@ export const testMocks: pulumi.runtime.Mocks = {
   },
   call(args) {
     invoked.push({ token: args.token, inputs: args.inputs });
+    // As a gRPC error: the SDK rejects the invoke with `new Error(err.details)`
+    // (runtime/invoke.js), so the program sees the provider's text alone.
+    if (account.apiError !== undefined && args.token.startsWith("digitalocean:"))
+      throw Object.assign(new Error(account.apiError), { details: account.apiError });
     switch (args.token) {
       case "digitalocean:index/getAccount:getAccount":
         return { id: "acct", status: "active", ...account.limits };
       case "digitalocean:index/getSshKeys:getSshKeys":
         return { id: "keys", sshKeys: account.sshKeys };
+      case "digitalocean:index/getRegions:getRegions":
+        return { id: "regions", regions: CATALOG.regions };
+      case "digitalocean:index/getSizes:getSizes":
+        return { id: "sizes", sizes: CATALOG.sizes };
+      case "digitalocean:index/getImages:getImages": {
+        // internal/datalist's exact-match filter, the only kind the program uses.
+        const filters = (args.inputs.filters ?? []) as { key: string; values: string[] }[];
+        const images = CATALOG.images.filter((img) =>
+          filters.every((f) => f.values.includes(String(img[f.key as keyof typeof img]))),
+        );
+        return { id: "images", images };
+      }
     }
     return args.inputs;
   },
@@ -164,7 +209,9 @@ MockMonitor.prototype.registerResource = function (
         additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
         replaceOnChanges: req.getReplaceonchangesList(),
         ignoreChanges: req.getIgnorechangesList(),
-        deleteBeforeReplace: req.getDeletebeforereplace() === true,
+        deleteBeforeReplace: req.getDeletebeforereplacedefined()
+          ? req.getDeletebeforereplace() === true
+          : undefined,
         customTimeouts: {
           create: req.getCustomtimeouts()?.getCreate() ?? "",
           update: req.getCustomtimeouts()?.getUpdate() ?? "",

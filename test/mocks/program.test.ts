@@ -121,6 +121,20 @@ describe("the program under mocks", () => {
     expect(userData).toContain(`address replace ${String(ip6?.state.ip)}/128 dev lo`);
   });
 
+  // The bridged provider answers a replacement with delete-before-replace whenever the
+  // resource's autonamed `name` is set by the program (pulumi-terraform-bridge
+  // pkg/tfbridge/schema.go, nameRequiresDeleteBeforeReplace), and the engine follows it
+  // unless the program says otherwise (pulumi/pulumi pkg/resource/deploy/step_generator.go).
+  // The real engine deleted the assignments and the droplet first (issue 17).
+  it("asks for create-before-delete on every resource a replacement must not take down first", async () => {
+    const { resources } = await runProgram(BASE_CONFIG);
+    for (const type of [T.droplet, T.sshKey, T.ipAssign, T.ip6Assign]) {
+      const [r] = ofType(resources, type);
+      expect(r, type).toBeDefined();
+      expect(r?.deleteBeforeReplace, type).toBe(false);
+    }
+  });
+
   it("attaches a firewall by tag with the builder's rules", async () => {
     const { resources } = await runProgram(BASE_CONFIG);
     const fw = ofType(resources, T.firewall)[0];
@@ -186,6 +200,20 @@ describe("the program under mocks", () => {
     expect(new Set(firewalls.map((f) => JSON.stringify(f.inputs.tags))).size).toBe(12);
     expect(ofType(resources, T.droplet)).toHaveLength(12);
   }, 60_000);
+
+  it('creates no project for the declared defaults the engine hands over (projectName "", upstreams [])', async () => {
+    // Pulumi.yaml declares projectName: "" and upstreams: [], and the engine sets declared
+    // defaults onto the stack before the program runs (pulumi/pulumi
+    // sdk/go/common/workspace/config.go, mergeConfig).
+    const { resources } = await runProgram({
+      ...BASE_CONFIG,
+      members: BASE_CONFIG.members.map((m) => ({ ...m, upstreams: BASE_CONFIG.upstreams })),
+      upstreams: [],
+      projectName: "",
+    });
+    expect(ofType(resources, T.project)).toHaveLength(0);
+    expect(ofType(resources, T.droplet)).toHaveLength(1);
+  });
 
   it("puts droplets and reserved IPs in a DigitalOcean project when projectName is set", async () => {
     const { resources } = await runProgram({ ...BASE_CONFIG, projectName: "Time servers" });
@@ -324,6 +352,48 @@ describe("preflight: refused before any resource exists (issue 10)", () => {
     expect(b?.message).toContain(
       'sshKeyFingerprints[0]: no SSH key with this fingerprint or id in the DigitalOcean account (0 keys there; add it with doctl compute ssh-key import) (got "99")',
     );
+  });
+
+  it("a region, size or image DigitalOcean does not offer, from its own catalog (issue 17)", async () => {
+    const err = await failure({
+      ...BASE_CONFIG,
+      members: [
+        { name: "ams-1", region: "ams3", size: "s-1vcpu-3gb" },
+        { name: "sfo-1", region: "sfo1" },
+        { name: "xyz-1", region: "xyz9" },
+      ],
+    });
+    expect(err?.constructor.name).toBe("RunError");
+    expect(err?.message).toContain(
+      'members[0].size: DigitalOcean has no droplet size "s-1vcpu-3gb" (GET /v2/sizes; `doctl compute size list` shows them) (got "s-1vcpu-3gb")',
+    );
+    expect(err?.message).toMatch(
+      /members\[1\]\.region: DigitalOcean's region "sfo1" takes no new droplets \(available: false in GET \/v2\/regions\); pick one of ams3, /,
+    );
+    expect(err?.message).toMatch(/members\[2\]\.region: DigitalOcean has no region "xyz9"/);
+    expect(invoked.map((i) => i.token)).toEqual(
+      expect.arrayContaining([
+        "digitalocean:index/getRegions:getRegions",
+        "digitalocean:index/getSizes:getSizes",
+        "digitalocean:index/getImages:getImages",
+      ]),
+    );
+  });
+
+  it("an API failure before any resource is one line naming what to fix, not a stack trace", async () => {
+    // The provider's error as godo formats it (godo.go ErrorResponse.Error).
+    account.apiError =
+      'Error retrieving account: GET https://api.digitalocean.com/v2/account: 401 (request "4d1c") Unable to authenticate you';
+    const wrong = await failure(BASE_CONFIG);
+    expect(wrong?.constructor.name).toBe("RunError");
+    expect(wrong?.message.split("\n")).toHaveLength(1);
+    expect(wrong?.message).toMatch(/^digitalocean:token: not set, and DigitalOcean refuses/);
+    account.apiError =
+      'Error retrieving account: Get "https://api.digitalocean.com/v2/account": dial tcp: lookup api.digitalocean.com: no such host';
+    const offline = await failure(BASE_CONFIG);
+    expect(offline?.message).toMatch(/^DigitalOcean API unreachable from this machine/);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(recorded.map((r) => r.name)).toEqual([]);
   });
 
   it("nothing is registered when preflight fails", async () => {

@@ -141,6 +141,12 @@ describe("lab --engine pulumi", () => {
     expect(parseChangeSummary("error: no summary")).toBeUndefined();
   });
 
+  it("counts neither 'same' nor 'read' as a change (the stack reference is read on every run)", () => {
+    // What the real engine's second `up` summed to (issue 17): the StackReference read.
+    expect(changesIn({ read: 1, same: 20 })).toBe(0);
+    expect(changesIn({ read: 1, same: 19, update: 1 })).toBe(1);
+  });
+
   it("replaces the droplet by reordering the upstreams, and says why when it cannot", () => {
     expect(replaceUpstreams(["a", "b", "c", "d"])).toEqual(["b", "c", "d", "a"]);
     expect(() => replaceUpstreams(["a"])).toThrow(/ntp-pool:upstreams needs 2 or more .* got 1/);

@@ -159,6 +159,50 @@ describe("lab driver against the emulated API", () => {
     expect(none.sshKeys).toEqual([]);
   });
 
+  it("reads the catalog for getRegions, getSizes and getImages (the preflight's checks)", async () => {
+    const api = new ApiClient(endpoint, timing);
+    const regions = (await PROVIDER_INVOKES.get("digitalocean:index/getRegions:getRegions")?.invoke(
+      api,
+      {},
+    )) as { regions: { slug: string; available: boolean; sizes: string[] }[] };
+    const sizes = (await PROVIDER_INVOKES.get("digitalocean:index/getSizes:getSizes")?.invoke(
+      api,
+      {},
+    )) as { sizes: { slug: string; regions: string[]; priceMonthly: number }[] };
+    const images = (await PROVIDER_INVOKES.get("digitalocean:index/getImages:getImages")?.invoke(
+      api,
+      { filters: [{ key: "slug", values: ["debian-12-x64", "no-such-image"] }] },
+    )) as { images: { slug: string; regions: string[] }[] };
+    expect(api.log).toEqual([
+      "GET /v2/regions?page=1&per_page=200",
+      "GET /v2/sizes?page=1&per_page=200",
+      "GET /v2/images?page=1&per_page=200",
+    ]);
+    expect(regions.regions.find((r) => r.slug === "ams3")).toMatchObject({ available: true });
+    // Listed, but closed to new droplets, as DigitalOcean lists its restricted regions.
+    expect(regions.regions.find((r) => r.slug === "sfo1")).toMatchObject({
+      available: false,
+      sizes: [],
+    });
+    const small = sizes.sizes.find((s) => s.slug === "s-1vcpu-1gb");
+    expect(small?.priceMonthly).toBe(6);
+    expect(small?.regions).toContain("ams3");
+    expect(small?.regions).not.toContain("sfo1");
+    expect(images.images.map((i) => i.slug)).toEqual(["debian-12-x64"]);
+  });
+
+  it("refuses a droplet in a region closed to new droplets", async () => {
+    const api = new ApiClient(endpoint, timing);
+    await expect(
+      api.call("POST", "/v2/droplets", {
+        name: "x",
+        region: "sfo1",
+        size: "s-1vcpu-1gb",
+        image: "debian-12-x64",
+      }),
+    ).rejects.toThrow(/422 Region is not available: "sfo1"/);
+  });
+
   it("fails with the API's message on a bad token", async () => {
     const api = new ApiClient({ ...endpoint, token: "wrong" }, timing);
     await expect(api.call("GET", "/v2/account")).rejects.toThrow(/401 Unable to authenticate you/);

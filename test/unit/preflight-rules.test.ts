@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   accountLimitProblems,
+  apiFailureProblem,
+  type Catalog,
+  catalogProblems,
   regionChangeProblems,
   resolveAdminKeys,
 } from "../../components/preflightRules";
@@ -87,5 +90,114 @@ describe("resolveAdminKeys", () => {
     expect(resolveAdminKeys(["9"], keys).problems).toEqual([
       'sshKeyFingerprints[0]: no SSH key with this fingerprint or id in the DigitalOcean account (2 keys there; add it with doctl compute ssh-key import) (got "9")',
     ]);
+  });
+});
+
+describe("catalogProblems (DigitalOcean's own catalog)", () => {
+  const catalog: Catalog = {
+    regions: [
+      { slug: "ams3", available: true, sizes: ["s-1vcpu-1gb", "s-2vcpu-2gb"] },
+      { slug: "fra1", available: true, sizes: ["s-1vcpu-1gb"] },
+      { slug: "sfo1", available: false, sizes: [] },
+    ],
+    sizes: [
+      { slug: "s-1vcpu-1gb", available: true, regions: ["ams3", "fra1"] },
+      { slug: "s-2vcpu-2gb", available: true, regions: ["ams3"] },
+      { slug: "s-1vcpu-512mb", available: false, regions: [] },
+    ],
+    images: [{ slug: "debian-12-x64", regions: ["ams3"] }],
+  };
+  const m = (over: Partial<MemberConfig>): MemberConfig => ({ ...member("a", "ams3"), ...over });
+
+  it("offered values pass", () => {
+    expect(catalogProblems([m({}), m({ name: "b", size: "s-2vcpu-2gb" })], catalog)).toEqual([]);
+  });
+
+  it.each([
+    [
+      { region: "xyz9" },
+      'members[0].region: DigitalOcean has no region "xyz9"; its catalog (GET /v2/regions) takes new droplets in ams3, fra1 (got "xyz9")',
+    ],
+    [
+      { region: "sfo1" },
+      'members[0].region: DigitalOcean\'s region "sfo1" takes no new droplets (available: false in GET /v2/regions); pick one of ams3, fra1 (got "sfo1")',
+    ],
+    [
+      { size: "s-1vcpu-3gb" },
+      'members[0].size: DigitalOcean has no droplet size "s-1vcpu-3gb" (GET /v2/sizes; `doctl compute size list` shows them) (got "s-1vcpu-3gb")',
+    ],
+    [
+      { size: "s-1vcpu-512mb" },
+      'members[0].size: DigitalOcean no longer offers size "s-1vcpu-512mb" for new droplets (available: false in GET /v2/sizes) (got "s-1vcpu-512mb")',
+    ],
+    [
+      { region: "fra1", size: "s-2vcpu-2gb" },
+      'members[0].size: size "s-2vcpu-2gb" is not offered in "fra1"; DigitalOcean offers it in ams3 (got "s-2vcpu-2gb")',
+    ],
+    [
+      { image: "ubuntu-24-04-x64" },
+      'members[0].image: DigitalOcean offers no image "ubuntu-24-04-x64" (none with this slug in GET /v2/images) (got "ubuntu-24-04-x64")',
+    ],
+  ] as const)("%o: one problem naming the setting, the catalog and the value", (over, problem) => {
+    const problems = catalogProblems([m(over)], catalog);
+    expect(problems[0]).toBe(problem);
+    // An image missing from fra1 is reported too, but only once per cause.
+    expect(problems.length).toBeLessThanOrEqual(2);
+  });
+});
+
+describe("apiFailureProblem: one line naming what to fix", () => {
+  // The provider's error texts: godo's "<METHOD> <URL>: <status> (request "<id>") <message>"
+  // behind the data source's prefix (account/datasource_account.go "Error retrieving account").
+  const http = (status: number, message: string) =>
+    `Error retrieving account: GET https://api.digitalocean.com/v2/account: ${status} (request "4d1c") ${message}`;
+
+  it.each([
+    [
+      http(401, "Unable to authenticate you"),
+      "none",
+      /^digitalocean:token: not set, and DigitalOcean refuses the API without one \(401\)/,
+    ],
+    [
+      http(401, "Unable to authenticate you"),
+      "config",
+      /^digitalocean:token: DigitalOcean does not accept the stack's token \(401: revoked, expired or mistyped\)/,
+    ],
+    [
+      http(403, "You are not authorized to perform this operation"),
+      "config",
+      /^digitalocean:token: DigitalOcean refuses this token the request \(403: a read-only/,
+    ],
+    [
+      http(429, "API Rate limit exceeded."),
+      "config",
+      /^DigitalOcean API: rate limit reached \(429\)/,
+    ],
+    [
+      http(503, "Service Unavailable"),
+      "config",
+      /^DigitalOcean API: server error, nothing was changed/,
+    ],
+    [
+      'Error retrieving account: Get "https://api.digitalocean.com/v2/account": dial tcp: lookup api.digitalocean.com on 127.0.0.53:53: server misbehaving',
+      "config",
+      /^DigitalOcean API unreachable from this machine — check its network, DNS and proxy/,
+    ],
+    [
+      "something else\n    at stack (x.js:1)",
+      "config",
+      /^DigitalOcean API: the call failed before any resource was created.*\(something else\)$/,
+    ],
+    [
+      // As the SDK hands the engine's error over; its first line is what the real engine
+      // printed in the token rehearsal (test/fixtures/pulumi-3.248.0/token-preview.stdout.txt.gz).
+      'invocation of digitalocean:index/getImages:getImages returned an error: invoking digitalocean:index/getImages:getImages: 1 error occurred:\n\t* Error retrieving images: GET http://127.0.0.1:8080/v2/images?page=1&per_page=200: 401 (request "4d1c") Unable to authenticate you.\n\n',
+      "config",
+      /^digitalocean:token: DigitalOcean does not accept the stack's token \(401.*\(Error retrieving images: GET http:\/\/127\.0\.0\.1:8080\/v2\/images\?page=1&per_page=200: 401 \(request "4d1c"\) Unable to authenticate you\.\)$/,
+    ],
+  ] as const)("%s (%s)", (detail, token, line) => {
+    const p = apiFailureProblem(detail, token);
+    expect(p).toMatch(line);
+    expect(p).not.toContain("\n");
   });
 });

@@ -1,0 +1,153 @@
+/**
+ * The lab's engine parsers against what the real engine printed: Pulumi CLI v3.248.0 with
+ * the digitalocean 4.76.0, tls 5.5.1 and command 1.2.1 plugins, rehearsing the unchanged dev
+ * stack against the emulated API (test/fixtures/pulumi-3.248.0/README.md).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gunzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import {
+  changesIn,
+  deletedBeforeReplaced,
+  diagnosticsText,
+  parseChangeSummary,
+  parseStepEvents,
+  resourcesIn,
+} from "../../lab/engine";
+import { SCENARIO_NAMES, SCENARIOS } from "../../lab/scenarios";
+
+const out = (step: string): string =>
+  gunzipSync(
+    readFileSync(join(__dirname, "..", "fixtures", "pulumi-3.248.0", `${step}.stdout.txt.gz`)),
+  ).toString("utf8");
+
+describe("lab --engine pulumi, on the engine's real output", () => {
+  it("preview --json: 20 resources to create", () => {
+    const s = parseChangeSummary(out("preview"));
+    expect(s).toEqual({ create: 20 });
+    expect(resourcesIn(s ?? {})).toBe(20);
+  });
+
+  it("up --json: the first up creates them and reads the stack reference", () => {
+    const s = parseChangeSummary(out("up"));
+    expect(s?.create).toBe(20);
+    expect(changesIn(s ?? {})).toBe(20);
+  });
+
+  it("second up --json: the stack reference's read is no change", () => {
+    const s = parseChangeSummary(out("second-up"));
+    expect(s).toEqual({ read: 1, same: 20 });
+    expect(changesIn(s ?? {})).toBe(0);
+  });
+
+  it("replace up --json: create-before-delete — every old instance deleted after its replacement", () => {
+    const text = out("replace-up");
+    expect(parseChangeSummary(text)).toEqual({ replace: 10, same: 10 });
+    const steps = parseStepEvents(text);
+    expect(deletedBeforeReplaced(steps)).toEqual([]);
+    const at = (op: string, name: string) => steps.findIndex((s) => s.op === op && s.name === name);
+    // The new droplet, then the addresses moved, then the old droplet deleted last.
+    expect(at("create-replacement", "ams-ntp-1-droplet")).toBeGreaterThanOrEqual(0);
+    expect(at("create-replacement", "ams-ntp-1-droplet")).toBeLessThan(
+      at("create-replacement", "ams-ntp-1-ip-assignment"),
+    );
+    expect(at("create-replacement", "ams-ntp-1-ip-assignment")).toBeLessThan(
+      at("create-replacement", "ams-ntp-1-ipv6-assignment"),
+    );
+    expect(at("create-replacement", "ams-ntp-1-ipv6-assignment")).toBeLessThan(
+      at("delete-replaced", "ams-ntp-1-droplet"),
+    );
+    expect(steps.filter((s) => s.op !== "same").pop()).toMatchObject({
+      op: "delete-replaced",
+      name: "ams-ntp-1-droplet",
+    });
+  });
+
+  it("names a delete-before-replace", () => {
+    const urn = "urn:pulumi:lab::ntp-pool::x::ams-ntp-1-droplet";
+    expect(
+      deletedBeforeReplaced([
+        { op: "delete-replaced", urn, name: "ams-ntp-1-droplet" },
+        { op: "create-replacement", urn, name: "ams-ntp-1-droplet" },
+      ]),
+    ).toEqual(["ams-ntp-1-droplet"]);
+  });
+
+  it("destroy: stopped by the protected reserved IPs, nothing deleted", () => {
+    const text = out("destroy");
+    expect(text).toMatch(/cannot be deleted\s+because it is protected/);
+    expect(text).toContain("pulumi state unprotect");
+    // The summary is the destroy's preview, which failed: nothing was deleted.
+    expect(text).toContain("error: preview failed");
+    expect(parseChangeSummary(text)).toEqual({ delete: 16 });
+  });
+});
+
+describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real output", () => {
+  const judge = (name: string, step: string, code = 0) => {
+    const sc = SCENARIOS.find((s) => s.name === name);
+    const text = out(step);
+    return sc?.judge({
+      changes: parseChangeSummary(text),
+      steps: parseStepEvents(text),
+      text: diagnosticsText(text),
+      code,
+    });
+  };
+
+  it("replace and size pass on a create-before-delete replacement, fail when nothing was replaced", () => {
+    expect(judge("replace", "replace-up")).toBeUndefined();
+    expect(judge("size", "replace-up")).toBeUndefined();
+    expect(judge("replace", "second-up")).toMatch(
+      /^the droplet was not replaced \(its steps: same/,
+    );
+  });
+
+  it("pass on what the engine did in each scenario's rehearsal", () => {
+    expect(judge("size", "size-up")).toBeUndefined();
+    expect(judge("ssh-cidrs", "ssh-cidrs-up")).toBeUndefined();
+    expect(judge("project", "project-up")).toBeUndefined();
+    expect(parseChangeSummary(out("ssh-cidrs-up"))).toEqual({ read: 1, same: 17, update: 3 });
+    expect(parseChangeSummary(out("project-up"))).toEqual({ create: 1, same: 20 });
+    // preview --json escapes the message's quotes: it is matched on the decoded diagnostics.
+    expect(judge("region", "region-preview", 1)).toBeUndefined();
+    expect(judge("token", "token-preview", 255)).toBeUndefined();
+    expect(judge("ipv6-off", "ipv6-off-preview", 255)).toBeUndefined();
+    expect(diagnosticsText(out("token-preview"))).not.toContain("unhandled exception");
+    expect(diagnosticsText(out("region-preview"))).toContain(
+      'members[0].region: member "ams-ntp-1" was deployed in "ams3" and its reserved IPs cannot move region',
+    );
+  });
+
+  it("ssh-cidrs wants the firewall updated in place; project one creation; region a refusal", () => {
+    expect(judge("ssh-cidrs", "second-up")).toBe("the firewall was not updated in place (same)");
+    expect(judge("project", "second-up")).toMatch(/^expected one project created/);
+    expect(judge("region", "second-up")).toBe(
+      "preview was not refused with the region message (exit 0)",
+    );
+  });
+
+  it("each changes only its settings, from the current ones", () => {
+    const c = {
+      upstreams: ["a", "b", "c", "d"],
+      sshSourceCidrs: ["203.0.113.0/24"],
+      members: [{ name: "m", region: "ams3" }],
+    };
+    const set = (name: string) => SCENARIOS.find((s) => s.name === name)?.settings(c);
+    expect(set("replace")).toEqual({ upstreams: ["b", "c", "d", "a"] });
+    expect(set("size")).toEqual({ size: "s-2vcpu-2gb" });
+    expect(set("ssh-cidrs")).toEqual({ sshSourceCidrs: ["203.0.113.0/24", "192.0.2.0/24"] });
+    expect(set("region")).toEqual({ members: [{ name: "m", region: "fra1" }] });
+    expect(SCENARIO_NAMES).toEqual([
+      "replace",
+      "size",
+      "ssh-cidrs",
+      "project",
+      "region",
+      "token",
+      "ipv6-off",
+      "destroy",
+    ]);
+  });
+});
