@@ -19,6 +19,9 @@ import { ADDR, addNamespace, ip, nodad } from "./net";
 import type { Teardown } from "./teardown";
 
 /** One cloud-init stage or unit start as the droplet's init reported it. */
+
+/** PATH inside a droplet (as lab/guest/droplet-init.sh in_root sets it). */
+export const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export interface BootStage {
   readonly name: string;
   readonly rc: number;
@@ -385,7 +388,7 @@ export class Droplet {
       join(this.dir, "root"),
       // The droplet's own PATH, not the caller's (the tests narrow theirs to host tools).
       "/usr/bin/env",
-      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      `PATH=${GUEST_PATH}`,
       ...argv,
     ];
   }

@@ -10,7 +10,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseModuleResults } from "../../lab/droplet";
+import { GUEST_PATH, parseModuleResults } from "../../lab/droplet";
 import { run } from "../../lab/exec";
 import { defaultCacheDir, toolsRoot } from "../../lab/image";
 import { imageRun } from "../../lab/imageExec";
@@ -97,7 +97,10 @@ async function inDroplet(root: string, script: string): Promise<string> {
   const pid = initPidOf(root);
   if (pid === undefined) throw new Error(`no droplet init for ${root}`);
   const r = await run(
-    ["nsenter", "-t", String(pid), "-m", "-p", "-n", "-u", "chroot", root, "sh", "-c", script],
+    [
+      ...["nsenter", "-t", String(pid), "-m", "-p", "-n", "-u", "chroot", root],
+      ...["/usr/bin/env", `PATH=${GUEST_PATH}`, "sh", "-c", script],
+    ],
     { timeoutMs: 20_000 },
   );
   return r.stdout + r.stderr;
