@@ -1,7 +1,7 @@
 /**
  * Every citation in the repository resolves inside it (docs/README.md#citations).
  *
- * Scanned: the tracked text files (git ls-files) ending in .ts, .mts, .md, .sh, .py, .yaml,
+ * Scanned: the repository's text files (the tree less .gitignore's exclusions) ending in .ts, .mts, .md, .sh, .py, .yaml,
  * .yml, .c or .cjs, and extensionless scripts (`#!`, e.g. lab/guest/systemctl). A citation of this repository is a path whose first segment is one of its top-level
  * folders (`lab/do/droplets.ts`, `test/unit/`, `docs/decisions.md#reserved-ip`), optionally
  * with `:line` or `#anchor`, plus every relative Markdown link (`[x](../lab/net.ts)`). It
@@ -19,8 +19,7 @@
  * The design notes the project started from were never part of the repository; naming them
  * is a citation that cannot resolve, so their names are flagged wherever they appear.
  */
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -70,10 +69,38 @@ interface Citation {
   readonly text: string;
 }
 
-const tracked: readonly string[] = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT })
-  .toString()
-  .split("\0")
-  .filter((f) => f !== "");
+/**
+ * The repository's files: the tree without .git and what .gitignore excludes. Walked rather
+ * than asked of `git ls-files`: the test tiers run with a PATH of README's host tools only
+ * (test/globalSetup.ts), and git is not one of them. The project's .gitignore uses two kinds
+ * of line, both handled here: a directory (`name/`, `/name/` at the top) and a file-name glob.
+ */
+function repositoryFiles(): string[] {
+  const lines = readFileSync(join(ROOT, ".gitignore"), "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("#"));
+  const glob = (g: string) =>
+    new RegExp(`^${g.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[^/]*")}$`);
+  const dirs = lines.filter((l) => l.endsWith("/")).map((l) => l.slice(0, -1));
+  const files = lines.filter((l) => !l.endsWith("/")).map(glob);
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+      const rel = dir === "" ? e.name : `${dir}/${e.name}`;
+      if (e.isDirectory()) {
+        const ignored = e.name === ".git" || dirs.some((d) => d === e.name || d === `/${rel}`);
+        if (!ignored) walk(rel);
+      } else if (!files.some((f) => f.test(e.name))) {
+        out.push(rel);
+      }
+    }
+  };
+  walk("");
+  return out.sort();
+}
+
+const tracked: readonly string[] = repositoryFiles();
 const trackedSet = new Set(tracked);
 const folders = new Set(
   tracked.flatMap((f) => {
