@@ -35,7 +35,7 @@ import {
   probeFigures,
 } from "./probes";
 import type { Deployed, LabReport, MemberOutput } from "./run";
-import { type ChangeScenario, type SCENARIO_NAMES, SCENARIOS } from "./scenarios";
+import { type ChangeScenario, judgeReplacement, type SCENARIO_NAMES, SCENARIOS } from "./scenarios";
 import type { StackConfig } from "./stack";
 
 /** A change scenario of lab/scenarios.ts, or "destroy". */
@@ -76,6 +76,13 @@ export interface ScenarioReport {
   readonly seconds: number;
   readonly ipv4?: ProbeFigures;
   readonly ipv6?: ProbeFigures;
+  /** For a "fails" scenario: the `pulumi up` after the change was undone. */
+  readonly rerun?: {
+    readonly code: number | null;
+    readonly changes?: ChangeSummary;
+    readonly ipv4?: ProbeFigures;
+    readonly ipv6?: ProbeFigures;
+  };
   /** What went wrong, when it did. */
   readonly problem?: string;
 }
@@ -278,6 +285,23 @@ async function changeScenario(
       ? `pulumi up failed (exit ${r.code}):\n${tail(r.stderr)}\n${tail(r.stdout)}`
       : sc.judge({ changes: r.changes, steps: parseStepEvents(r.stdout), text, code: r.code });
   problem ??= probeFailures(figures);
+  let rerun: ScenarioReport["rerun"];
+  if (problem === undefined && sc.kind === "fails") {
+    // Undo the change and deploy again: the failed replacement must not cost the address.
+    for (const [k, v] of Object.entries(before))
+      if (v === undefined) unsetStackSetting(setup.configFile, ns(k));
+      else setStackSetting(setup.configFile, ns(k), v);
+    const again = await probeDuring(lab, repoDir, members, log, () =>
+      step(upStep(setup, `${sc.name} rerun up`), true),
+    );
+    const a = again.result;
+    rerun = { code: a.code, changes: a.changes, ...again.figures };
+    problem =
+      a.code !== 0
+        ? `the up after undoing the change failed (exit ${a.code}):\n${tail(a.stderr)}\n${tail(a.stdout)}`
+        : (judgeReplacement(parseStepEvents(a.stdout)) ?? probeFailures(again.figures));
+    if (problem !== undefined) problem = `rerun: ${problem}`;
+  }
   if (problem === undefined && sc.thenNoChange) {
     const again = await step(upStep(setup, `${sc.name} second up`));
     const n = again.changes ? changesIn(again.changes) : undefined;
@@ -291,11 +315,12 @@ async function changeScenario(
     changes: r.changes,
     seconds,
     ...figures,
+    ...(rerun !== undefined ? { rerun } : {}),
     ...(problem !== undefined ? { problem } : {}),
   };
   er.scenarios = { ...(er.scenarios ?? {}), [sc.name]: rep };
   log(
-    `${sc.name}: ${JSON.stringify(r.changes ?? {})} in ${seconds.toFixed(1)} s${Object.keys(figures).length > 0 ? `; ${describeFigures(figures)}` : ""}${problem !== undefined ? ` — FAILED: ${problem}` : " — ok"}`,
+    `${sc.name}: ${JSON.stringify(r.changes ?? {})} in ${seconds.toFixed(1)} s${Object.keys(figures).length > 0 ? `; ${describeFigures(figures)}` : ""}${rerun !== undefined ? `; rerun: ${JSON.stringify(rerun.changes ?? {})}, ${describeFigures({ ...(rerun.ipv4 ? { ipv4: rerun.ipv4 } : {}), ...(rerun.ipv6 ? { ipv6: rerun.ipv6 } : {}) })}` : ""}${problem !== undefined ? ` — FAILED: ${problem}` : " — ok"}`,
   );
   if (problem !== undefined) throw new Error(`--scenario ${sc.name}: ${problem}`);
 }

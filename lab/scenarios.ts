@@ -15,8 +15,12 @@ export interface ChangeScenario {
   readonly name: string;
   /** The README row it rehearses. */
   readonly row: string;
-  /** "up": `pulumi up`, probed; "refused": `pulumi preview` must fail, then the change is undone. */
-  readonly kind: "up" | "refused";
+  /**
+   * "up": `pulumi up`, probed; "refused": `pulumi preview` must fail, then the change is
+   * undone; "fails": `pulumi up`, probed, must fail (judged), then the change is undone and a
+   * probed `pulumi up` must replace the droplet create-before-delete (judgeReplacement).
+   */
+  readonly kind: "up" | "refused" | "fails";
   /** The settings to set (keys without the project's namespace), from the current ones. */
   settings(current: Readonly<Record<string, unknown>>): Record<string, unknown>;
   /** What is wrong with the engine's answer, or undefined. */
@@ -36,7 +40,7 @@ const ops = (steps: readonly StepEvent[], suffix: string): string[] =>
   steps.filter((s) => s.name.endsWith(suffix)).map((s) => s.op);
 
 /** A droplet replacement must be create-before-delete and happen at all. */
-function judgeReplacement(steps: readonly StepEvent[]): string | undefined {
+export function judgeReplacement(steps: readonly StepEvent[]): string | undefined {
   const early = deletedBeforeReplaced(steps);
   if (early.length > 0) return `delete-before-replace of ${early.join(", ")}`;
   if (!ops(steps, "-droplet").includes("create-replacement"))
@@ -83,6 +87,34 @@ export const SCENARIOS: readonly ChangeScenario[] = [
         ? undefined
         : `expected one project created and nothing else: ${JSON.stringify(r.changes)}`,
     thenNoChange: true,
+  },
+  {
+    name: "precheck-fails",
+    row: "a replacement whose new droplet fails its pre-check (the reserved IPs stay on the old droplet)",
+    kind: "fails",
+    // The upstreams reordered replace the droplet; SSH opened only to a network the deployer
+    // is not in makes the new droplet's pre-check fail at its reach gate, within seconds.
+    settings: (c) => ({
+      upstreams: replaceUpstreams((c.upstreams as string[]) ?? []),
+      sshSourceCidrs: ["192.0.2.0/24"],
+    }),
+    judge: (r) => {
+      if (r.code === 0) return "pulumi up succeeded: the new droplet's pre-check did not fail";
+      if (
+        !/filtered from this machine while NTP answers: the cloud firewall admits SSH only from sshSourceCidrs/.test(
+          r.text,
+        )
+      )
+        return "pulumi up failed, but not at the pre-check's reach gate (SSH filtered while NTP answers)";
+      if (!ops(r.steps, "-droplet").includes("create-replacement"))
+        return `no new droplet was created (its steps: ${ops(r.steps, "-droplet").join(", ") || "none"})`;
+      const moved = r.steps.filter(
+        (s) => /-ipv?6?-assignment$/.test(s.name) && s.op !== "same" && s.op !== "read",
+      );
+      return moved.length > 0
+        ? `a reserved-IP assignment changed although the pre-check failed: ${moved.map((s) => `${s.name} ${s.op}`).join(", ")}`
+        : undefined;
+    },
   },
   {
     name: "region",

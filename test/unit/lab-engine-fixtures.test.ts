@@ -15,7 +15,7 @@ import {
   parseStepEvents,
   resourcesIn,
 } from "../../lab/engine";
-import { SCENARIO_NAMES, SCENARIOS } from "../../lab/scenarios";
+import { judgeReplacement, SCENARIO_NAMES, SCENARIOS } from "../../lab/scenarios";
 
 const out = (step: string): string =>
   gunzipSync(
@@ -120,6 +120,51 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
     );
   });
 
+  it("precheck-fails: the real failed up passes the judge, the rerun is create-before-delete", () => {
+    expect(judge("precheck-fails", "precheck-fails-up", 1)).toBeUndefined();
+    // What the failed up did: a new droplet, the firewall updated, no assignment touched.
+    const steps = parseStepEvents(out("precheck-fails-up"));
+    expect(steps.filter((s) => s.name.endsWith("-droplet")).map((s) => s.op)).toContain(
+      "create-replacement",
+    );
+    expect(steps.filter((s) => /-ipv?6?-assignment$/.test(s.name)).map((s) => s.op)).not.toContain(
+      "create-replacement",
+    );
+    expect(judgeReplacement(parseStepEvents(out("precheck-fails-rerun-up")))).toBeUndefined();
+    expect(parseChangeSummary(out("precheck-fails-rerun-up"))).toEqual({
+      replace: 10,
+      same: 9,
+      update: 1,
+    });
+  });
+
+  it("precheck-fails wants a failure at the reach gate, with no assignment moved", () => {
+    expect(judge("precheck-fails", "replace-up", 0)).toBe(
+      "pulumi up succeeded: the new droplet's pre-check did not fail",
+    );
+    expect(judge("precheck-fails", "replace-up", 1)).toBe(
+      "pulumi up failed, but not at the pre-check's reach gate (SSH filtered while NTP answers)",
+    );
+    const sc = SCENARIOS.find((s) => s.name === "precheck-fails");
+    const urn = "urn:pulumi:lab::ntp-pool::x::";
+    expect(
+      sc?.judge({
+        steps: [
+          { op: "create-replacement", urn: `${urn}ams-ntp-1-droplet`, name: "ams-ntp-1-droplet" },
+          {
+            op: "create-replacement",
+            urn: `${urn}ams-ntp-1-ip-assignment`,
+            name: "ams-ntp-1-ip-assignment",
+          },
+        ],
+        text: "SSH to 198.19.2.2 port 22 is filtered from this machine while NTP answers: the cloud firewall admits SSH only from sshSourceCidrs (192.0.2.0/24)",
+        code: 1,
+      }),
+    ).toBe(
+      "a reserved-IP assignment changed although the pre-check failed: ams-ntp-1-ip-assignment create-replacement",
+    );
+  });
+
   it("ssh-cidrs wants the firewall updated in place; project one creation; region a refusal", () => {
     expect(judge("ssh-cidrs", "second-up")).toBe("the firewall was not updated in place (same)");
     expect(judge("project", "second-up")).toMatch(/^expected one project created/);
@@ -139,11 +184,16 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
     expect(set("size")).toEqual({ size: "s-2vcpu-2gb" });
     expect(set("ssh-cidrs")).toEqual({ sshSourceCidrs: ["203.0.113.0/24", "192.0.2.0/24"] });
     expect(set("region")).toEqual({ members: [{ name: "m", region: "fra1" }] });
+    expect(set("precheck-fails")).toEqual({
+      upstreams: ["b", "c", "d", "a"],
+      sshSourceCidrs: ["192.0.2.0/24"],
+    });
     expect(SCENARIO_NAMES).toEqual([
       "replace",
       "size",
       "ssh-cidrs",
       "project",
+      "precheck-fails",
       "region",
       "token",
       "ipv6-off",
