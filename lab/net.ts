@@ -37,14 +37,6 @@ export function nsRun(
   return run(["ip", "netns", "exec", ns, ...argv], opts);
 }
 
-export function nsMustRun(
-  ns: string,
-  argv: readonly string[],
-  opts: RunOptions = {},
-): Promise<RunResult> {
-  return mustRun(["ip", "netns", "exec", ns, ...argv], opts);
-}
-
 /** Creates a namespace (registered for teardown first) with loopback up. */
 export async function addNamespace(td: Teardown, ns: string): Promise<void> {
   td.addNamespace(ns);
