@@ -31,8 +31,10 @@ export type Listen =
 
 export interface StartOptions {
   readonly realiser: Realiser;
-  /** The only bearer token accepted (DO_DEFAULTS.token when omitted). */
+  /** The bearer token accepted for every method (DO_DEFAULTS.token when omitted). */
   readonly token?: string;
+  /** A bearer token with the "read" scope only: writes answer 403 (lab/do/core.ts). */
+  readonly readOnlyToken?: string;
   /** One or more listeners: a unix socket and/or a TCP address (loopback on the host). */
   readonly listen: Listen | readonly Listen[];
   readonly timings?: Partial<Timings>;
@@ -82,6 +84,7 @@ export async function startDigitalOcean(opts: StartOptions): Promise<DigitalOcea
   registerTags(router, cloud);
   const pipeline = new Pipeline(router, {
     token,
+    readOnlyToken: opts.readOnlyToken,
     rateLimitPerHour: opts.rateLimitPerHour ?? DO_DEFAULTS.rateLimitPerHour,
     now: () => cloud.now(),
   });

@@ -22,6 +22,13 @@ const out = (step: string): string =>
     readFileSync(join(__dirname, "..", "fixtures", "pulumi-3.248.0", `${step}.stdout.txt.gz`)),
   ).toString("utf8");
 
+/** A step event as the engine prints it: the URN carries the parent's and the resource's type. */
+const step = (op: string, type: string, name: string) => ({
+  op,
+  urn: `urn:pulumi:lab::ntp-pool::ntppool:index:PoolServer$digitalocean:index/${type}::${name}`,
+  name,
+});
+
 describe("lab --engine pulumi, on the engine's real output", () => {
   it("preview --json: 20 resources to create", () => {
     const s = parseChangeSummary(out("preview"));
@@ -146,16 +153,15 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
       "pulumi up failed, but not at the pre-check's reach gate (SSH filtered while NTP answers)",
     );
     const sc = SCENARIOS.find((s) => s.name === "precheck-fails");
-    const urn = "urn:pulumi:lab::ntp-pool::x::";
     expect(
       sc?.judge({
         steps: [
-          { op: "create-replacement", urn: `${urn}ams-ntp-1-droplet`, name: "ams-ntp-1-droplet" },
-          {
-            op: "create-replacement",
-            urn: `${urn}ams-ntp-1-ip-assignment`,
-            name: "ams-ntp-1-ip-assignment",
-          },
+          step("create-replacement", "droplet:Droplet", "ams-ntp-1-droplet"),
+          step(
+            "create-replacement",
+            "reservedIpAssignment:ReservedIpAssignment",
+            "ams-ntp-1-ip-assignment",
+          ),
         ],
         text: "SSH to 198.19.2.2 port 22 is filtered from this machine while NTP answers: the cloud firewall admits SSH only from sshSourceCidrs (192.0.2.0/24)",
         code: 1,
@@ -194,8 +200,11 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
       "ssh-cidrs",
       "project",
       "precheck-fails",
+      "interrupted",
+      "drift",
       "region",
       "token",
+      "token-read-only",
       "ipv6-off",
       "destroy",
     ]);
