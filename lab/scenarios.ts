@@ -7,8 +7,8 @@ import {
 
 /**
  * The change scenarios of `--engine pulumi`, one per row of the table in
- * docs/operations.md#what-each-kind-of-change-does-to-a-running-member that the lab can express: the settings each changes, and
- * how the engine's answer is judged. lab/engineRun.ts runs them, in the order given, after
+ * docs/operations.md#what-each-kind-of-change-does-to-a-running-member that the lab can
+ * express: the settings each changes, and how the engine's answer is judged. lab/engineRun.ts runs them, in the order given, after
  * the second up, probing the reserved addresses through every `pulumi up`.
  */
 export interface ChangeScenario {
