@@ -6,14 +6,14 @@ import {
 } from "./engine";
 
 /**
- * The change scenarios of `--engine pulumi`, one per row of README's "What each kind of
- * change does to a running member" that the lab can express: the settings each changes, and
- * how the engine's answer is judged. lab/engineRun.ts runs them, in the order given, after
+ * The change scenarios of `--engine pulumi`, one per row of the table in
+ * docs/operations.md#what-each-kind-of-change-does-to-a-running-member that the lab can
+ * express: the settings each changes, and how the engine's answer is judged. lab/engineRun.ts runs them, in the order given, after
  * the second up, probing the reserved addresses through every `pulumi up`.
  */
 export interface ChangeScenario {
   readonly name: string;
-  /** The README row it rehearses. */
+  /** The row of that table (docs/operations.md) it rehearses. */
   readonly row: string;
   /**
    * "up": `pulumi up`, probed; "refused": `pulumi preview` must fail, then the change is
