@@ -473,9 +473,9 @@ async function interruptedScenario(sc: ChangeScenario, ctx: ScenarioContext): Pr
 
 /**
  * `--scenario drift`: the first member's droplet is deleted through the API (as in the
- * console), then the drift runbook of README runs as written: `pulumi refresh`; when the
- * refresh fails on the reserved-IPv6 assignment, `pulumi state delete` of that assignment
- * and `pulumi refresh` again; then `pulumi up`. The member is unserved from the deletion
+ * console), then the drift runbook of docs/operations.md runs as written: `pulumi refresh`;
+ * when the refresh fails on the reserved-IPv6 assignment, `pulumi state delete
+ * --target-dependents` of that assignment and `pulumi refresh` again; then `pulumi up`. The member is unserved from the deletion
  * until the new droplet passed its checks — the figures measure that outage; the scenario
  * fails unless the `up` creates a droplet and its assignments, both addresses answer
  * synchronised at the end, a further `up` changes nothing, and no stray droplet is left.
@@ -487,7 +487,11 @@ async function driftScenario(sc: ChangeScenario, ctx: ScenarioContext): Promise<
   const t = Date.now();
   const runbook: { step: string; code: number | null; errors?: string[] }[] = [];
   const record = (name: string, r: StepResult): StepResult => {
-    const errors = errorDiagnostics(r.stdout);
+    // `pulumi state` has no --json: its errors are on stderr.
+    const errors = [
+      ...errorDiagnostics(r.stdout),
+      ...(r.code !== 0 ? r.stderr.split("\n").filter((l) => l.startsWith("error: ")) : []),
+    ];
     runbook.push({ step: name, code: r.code, ...(errors.length > 0 ? { errors } : {}) });
     return r;
   };
@@ -503,10 +507,11 @@ async function driftScenario(sc: ChangeScenario, ctx: ScenarioContext): Promise<
     if (refresh.code !== 0) {
       const ipv6 = parseFailedUrns(refresh.stdout).find((u) => u.endsWith("-ipv6-assignment"));
       if (ipv6 === undefined) return refresh;
-      record(
-        `pulumi state delete ${ipv6}`,
+      const deleted = record(
+        `pulumi state delete --target-dependents ${ipv6}`,
         await step(stateDeleteStep(setup, ipv6, `${sc.name} state delete`), true),
       );
+      if (deleted.code !== 0) return deleted;
       refresh = record(
         "pulumi refresh (again)",
         await step(refreshStep(setup, `${sc.name} refresh again`), true),
