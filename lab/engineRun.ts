@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import type { LabApi } from "./api";
 import {
@@ -76,6 +77,10 @@ export interface EngineStepReport {
 }
 
 export interface EngineReport {
+  /** `pulumi version` of the CLI that ran the steps. */
+  cli?: string;
+  /** The machine's load average (1, 5, 15 min) when the last step ended. */
+  load?: number[];
   steps: EngineStepReport[];
   previewResources?: number;
   secondUpChanges?: number;
@@ -177,6 +182,9 @@ export async function runEngine(
       );
     return { ...r, changes };
   };
+  er.cli = (
+    await runStep(lab.inet, opts.pulumi, { name: "version", argv: ["version"] }, setup)
+  ).stdout.trim();
   const steps = engineSteps(setup, api.endpoint.token);
   for (const s of steps) {
     const r = await step(s);
@@ -225,6 +233,7 @@ export async function runEngine(
     if (!stopped)
       throw new Error(`pulumi destroy was not stopped by protected resources:\n${tail(text)}`);
   }
+  er.load = loadavg().map((l) => Math.round(l * 100) / 100);
   // `pulumi up` succeeded: every verification command of the program passed.
   return {
     members,
