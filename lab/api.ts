@@ -32,7 +32,7 @@ export async function startLabApi(lab: Lab): Promise<LabApi> {
   // 64 hex), never a real one.
   const token = `dop_v1_${randomBytes(32).toString("hex")}`;
   const server = await startDigitalOcean({
-    realiser: lab,
+    realiser: lab.realiser,
     token,
     listen: { socketPath },
     metadataDir: join(lab.runDir, "metadata"),

@@ -33,6 +33,13 @@ export const DEBIAN_SUITES: readonly DebianSuite[] = [
   { name: "bookworm-security", mirror: "http://deb.debian.org/debian-security" },
 ];
 
+/**
+ * root's PATH in a Debian root (the `ENV_SUPATH` of Debian's /etc/login.defs, and what
+ * lab/guest/droplet-init.sh in_root sets): every command run inside a lab root gets it, never
+ * the caller's (the tests' PATH is narrowed).
+ */
+export const ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** The package index a root's freshness is judged by (all lab roots are amd64, `main` only). */
 export const INDEX_PATH = "main/binary-amd64/Packages.xz";
 

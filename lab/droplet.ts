@@ -12,6 +12,7 @@ import {
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { stringify } from "yaml";
+import { ROOT_PATH } from "./debian";
 import { run, sleep } from "./exec";
 import type { Image } from "./image";
 import { GUEST_REPO_DIR, IMAGE_CLOUD_CFG } from "./image";
@@ -19,21 +20,10 @@ import { ADDR, addNamespace, ip, nodad } from "./net";
 import type { Teardown } from "./teardown";
 
 /** One cloud-init stage or unit start as the droplet's init reported it. */
-
-/** PATH inside a droplet (as lab/guest/droplet-init.sh in_root sets it). */
-export const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export interface BootStage {
   readonly name: string;
   readonly rc: number;
   readonly seconds: number;
-}
-
-/** What cloud-init itself recorded per module (from its log), for the report. */
-export interface ModuleResult {
-  readonly stage: string;
-  readonly module: string;
-  readonly result: "SUCCESS" | "FAIL" | "SKIP";
-  readonly detail: string;
 }
 
 export interface DropletSpec {
@@ -90,21 +80,6 @@ export function renderDmi(id: string): Record<string, string> {
 export const dropletMac = (n: number): string =>
   `02:d0:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, "0")}:${(n & 0xff).toString(16).padStart(2, "0")}`;
 
-/** Parses cloud-init's log for per-module results ("finish: <stage>/config-<module>: ..."). */
-export function parseModuleResults(log: string): ModuleResult[] {
-  const out: ModuleResult[] = [];
-  const re = /finish: ([\w-]+)\/config-([\w-]+): (SUCCESS|FAIL): (.*)$/gm;
-  for (const m of log.matchAll(re)) {
-    out.push({
-      stage: m[1] as string,
-      module: m[2] as string,
-      result: m[3] as "SUCCESS" | "FAIL",
-      detail: (m[4] as string).trim(),
-    });
-  }
-  return out;
-}
-
 /**
  * A lab droplet: a network namespace linked to the edge, and a private mount/PID/UTS namespace
  * in which a copy-on-write Debian root boots with real cloud-init (lab/guest/droplet-init.sh).
@@ -119,10 +94,14 @@ export class Droplet {
   readonly primary6: string | null;
   /** eth0's MAC, lower case (cloud-init matches the metadata's `mac` against sysfs exactly). */
   readonly mac: string;
-  readonly stages: BootStage[] = [];
-  readonly bootLog: string[] = [];
+  private readonly bootStages: BootStage[] = [];
+  private readonly bootLog: string[] = [];
   /** Resolves when the boot finished (READY) or failed; never rejects. */
   readonly booted: Promise<{ ok: boolean; why?: string; seconds: number }>;
+  /** The boot's cloud-init stages and unit starts, as its init reported them. */
+  get stages(): readonly BootStage[] {
+    return this.bootStages;
+  }
   private child?: ChildProcess;
   /** When the droplet was created (ms since epoch): the start of its boot. */
   readonly t0 = Date.now();
@@ -282,7 +261,7 @@ export class Droplet {
       this.bootLog.push(line);
       const st = /^STAGE (\S+) (\d+) (\d+)$/.exec(line);
       if (st)
-        this.stages.push({ name: st[1] as string, rc: Number(st[2]), seconds: Number(st[3]) });
+        this.bootStages.push({ name: st[1] as string, rc: Number(st[2]), seconds: Number(st[3]) });
       else if (line === "READY") finish(true);
       else if (line.startsWith("FAILED")) finish(false, line.slice(7));
     });
@@ -388,7 +367,7 @@ export class Droplet {
       join(this.dir, "root"),
       // The droplet's own PATH, not the caller's (the tests narrow theirs to host tools).
       "/usr/bin/env",
-      `PATH=${GUEST_PATH}`,
+      `PATH=${ROOT_PATH}`,
       ...argv,
     ];
   }

@@ -34,7 +34,7 @@ import {
   probeFailures,
   probeFigures,
 } from "./probes";
-import type { Deployed, LabReport, MemberOutput } from "./run";
+import type { Deployed, LabReport, MemberOutput } from "./report";
 import { type ChangeScenario, judgeReplacement, type SCENARIO_NAMES, SCENARIOS } from "./scenarios";
 import type { StackConfig } from "./stack";
 

@@ -19,6 +19,7 @@ import {
   fetchSuiteIndex,
   fetchSuiteStates,
   installedVersions,
+  ROOT_PATH,
   renderSourcesList,
   type StalePackage,
   type SuiteState,
@@ -31,9 +32,6 @@ import { mustRun, sleep } from "./exec";
  * all of DEBIAN_SUITES with apt, as a droplet's sources and first-boot upgrade would.
  */
 const BASE = DEBIAN_SUITES[0] as DebianSuite;
-
-/** PATH of a command chrooted into a root: the root's own, not the caller's (the tests' is narrowed). */
-const ROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin";
 
 /**
  * Installed in the cached droplet image: what a DigitalOcean Debian 12 image boots with

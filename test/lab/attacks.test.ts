@@ -28,7 +28,7 @@ import { run } from "../../lab/exec";
 import { defaultCacheDir, toolsRoot } from "../../lab/image";
 import { imageRun, imageSpawnSync } from "../../lab/imageExec";
 import { ADDR } from "../../lab/net";
-import type { LabReport } from "../../lab/run";
+import type { LabReport } from "../../lab/report";
 import { leftovers } from "../../lab/teardown";
 import { requireRealTools } from "../real/prereqs";
 
