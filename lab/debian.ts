@@ -1,6 +1,6 @@
 /**
  * The Debian suites a DigitalOcean `debian-12-x64` droplet installs from, and how the lab
- * tells whether a cached root (lab/image.ts) is still as current as they are.
+ * tells whether a cached root (lab/imageFreshness.ts) is still as current as they are.
  *
  * A droplet's apt sources are Debian 12's standard three: `bookworm` (the point release),
  * `bookworm-updates` (stable-updates: e.g. tzdata between point releases) and

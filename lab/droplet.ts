@@ -15,7 +15,7 @@ import { stringify } from "yaml";
 import { ROOT_PATH } from "./debian";
 import { run, sleep } from "./exec";
 import type { Image } from "./image";
-import { GUEST_REPO_DIR, IMAGE_CLOUD_CFG } from "./image";
+import { GUEST_REPO_DIR, IMAGE_CLOUD_CFG } from "./imageRecipe";
 import { ADDR, addNamespace, ip, nodad } from "./net";
 import type { Teardown } from "./teardown";
 
@@ -192,7 +192,7 @@ export class Droplet {
   prepareRoot(guestDir: string, lowerRoot: string): void {
     const cfgDir = join(this.upper, "etc/cloud/cloud.cfg.d");
     mkdirSync(cfgDir, { recursive: true });
-    // Same name as the image's file (lab/image.ts), so the droplet's copy replaces it.
+    // Same name as the image's file (lab/imageRecipe.ts), so the droplet's copy replaces it.
     writeFileSync(join(cfgDir, IMAGE_CLOUD_CFG), renderDropletCloudCfg());
     mkdirSync(join(this.dir, "dmi"), { recursive: true });
     for (const [f, text] of Object.entries(renderDmi(this.spec.id)))

@@ -11,7 +11,7 @@ import { mustRun, type RunOptions, type RunResult, run } from "./exec";
 
 /**
  * The one way the lab, the tests and the bench start a program outside a droplet: from a
- * cached image root (usually the tools root, lab/image.ts TOOLS_PACKAGES), never from the
+ * cached image root (usually the tools root, lab/imageRecipe.ts TOOLS_PACKAGES), never from the
  * host's installed packages. The command runs
  *
  * - in network namespace `netns` (`ip netns exec`), or in a new empty one when none is given,
