@@ -41,7 +41,7 @@ export const DEBIAN_SUITES: readonly DebianSuite[] = [
 export const ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The package index a root's freshness is judged by (all lab roots are amd64, `main` only). */
-export const INDEX_PATH = "main/binary-amd64/Packages.xz";
+const INDEX_PATH = "main/binary-amd64/Packages.xz";
 
 /** apt's sources.list for the suites (one `deb` line each). */
 export function renderSourcesList(suites: readonly DebianSuite[] = DEBIAN_SUITES): string {

@@ -77,7 +77,7 @@ export function renderDmi(id: string): Record<string, string> {
 }
 
 /** A locally administered unicast MAC per droplet number (lower case, as sysfs shows it). */
-export const dropletMac = (n: number): string =>
+const dropletMac = (n: number): string =>
   `02:d0:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, "0")}:${(n & 0xff).toString(16).padStart(2, "0")}`;
 
 /**
@@ -171,7 +171,7 @@ export class Droplet {
    * the guest's processes, but a rebooted machine's kernel keeps nothing the guest set, so
    * the addresses it added (the reserved IPv6 on lo, from ntppool-reserved-ipv6.service) go
    * and eth0 gets the lab's own configuration again; the boot's per-boot units must add the
-   * rest back. (The guest's nftables tables and conntrack go too: Lab.startDroplet.)
+   * rest back. (The guest's nftables tables and conntrack go too: LabRealiser.startDroplet.)
    */
   async resetNetwork(): Promise<void> {
     for (const dev of ["lo", "eth0"])

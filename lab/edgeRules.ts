@@ -16,8 +16,8 @@ import {
  * the edge used to be re-rendered whole for every change).
  */
 
-export const EDGE_NAT_TABLE = "ntplab_nat";
-export const EDGE_METADATA_TABLE = "ntplab_md";
+const EDGE_NAT_TABLE = "ntplab_nat";
+const EDGE_METADATA_TABLE = "ntplab_md";
 
 /** DigitalOcean's metadata service address, on-link from every droplet (docs/digitalocean-api.md#metadata-service). */
 export const METADATA_ADDRESS = "169.254.169.254";

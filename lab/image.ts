@@ -110,7 +110,7 @@ function imageKey(): string {
 }
 
 /** Builds the LD_PRELOAD shim (docs/lab-mechanisms.md#shared-clock) into the cache; reused while the source is unchanged. */
-export function ensureShim(cacheDir: string): Promise<string> {
+function ensureShim(cacheDir: string): Promise<string> {
   return ensureSharedObject(cacheDir, "nosystime");
 }
 

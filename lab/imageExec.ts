@@ -44,7 +44,7 @@ export interface ImageExecOptions {
   readonly keepCapSysTime?: boolean;
 }
 
-export interface ImageBind {
+interface ImageBind {
   /** Path on the host (file or directory; must exist). */
   readonly host: string;
   /** Path inside the root. Default: the same as `host`, so absolute paths in configs still work. */

@@ -104,7 +104,7 @@ export const TOOLS_UNPACKED: readonly string[] = ["chrony"];
 /** Where the droplets' apt finds the lab repository (a file: source inside the image). */
 export const GUEST_REPO_DIR = "/srv/ntp-lab-apt";
 /** The LD_PRELOAD shim inside the image (listed in its /etc/ld.so.preload). */
-export const GUEST_SHIM = "/usr/local/lib/ntp-lab/nosystime.so";
+const GUEST_SHIM = "/usr/local/lib/ntp-lab/nosystime.so";
 
 /** The image's cloud-init settings file (each droplet's overlay replaces it, lab/droplet.ts). */
 export const IMAGE_CLOUD_CFG = "90-ntp-lab.cfg";

@@ -15,7 +15,7 @@ import { METADATA_ADDRESS, metadataPort } from "./edgeRules";
 import { sleep } from "./exec";
 import type { Faults } from "./faults";
 import { EDGE_FIREWALL_TABLE, type LabFirewall, labFirewall } from "./firewall";
-import { startForwarder } from "./forward";
+import { startForwarder } from "./forwarder";
 import type { Image } from "./image";
 import { imageMustRun, imageRun } from "./imageExec";
 import { ADDR } from "./net";

@@ -51,7 +51,7 @@ export interface MemberReport {
 }
 
 /** The part of a verification phase the lab prints (verify/summary.ts). */
-export interface PhaseSummary {
+interface PhaseSummary {
   readonly secondsToSync?: number;
   readonly outside?: { ipv4?: { address: string; offsetMs: number; samples: number } };
   readonly warnings?: readonly string[];
@@ -94,7 +94,7 @@ export const shortType = (t: string): string =>
   t.replace(/^digitalocean:index\/\w+:/, "digitalocean:");
 
 /** API calls per resource (the report's and the printed table's figures). */
-export function apiCallCounts(report: LabReport): { resource: string; calls: number }[] {
+function apiCallCounts(report: LabReport): { resource: string; calls: number }[] {
   return report.resources
     .filter((r) => r.via === "api")
     .map((r) => ({ resource: `${shortType(r.type)} ${r.name}`, calls: r.apiCalls?.length ?? 0 }));

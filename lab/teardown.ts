@@ -79,7 +79,7 @@ export class Teardown {
 }
 
 /** PIDs of the processes whose network namespace is `ns` (`ip netns pids`). */
-export function netnsPids(ns: string): number[] {
+function netnsPids(ns: string): number[] {
   const r = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
   if (r.status !== 0) return [];
   return r.stdout

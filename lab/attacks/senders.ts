@@ -194,16 +194,16 @@ export async function flood(opts: {
   };
 }
 
-export type SampleOutcome = Verdict | "timeout";
+type SampleOutcome = Verdict | "timeout";
 
-export interface Sample {
+interface Sample {
   /** Seconds since the client started. */
   readonly at: number;
   readonly outcome: SampleOutcome;
 }
 
 /** One mode-3 request from a fresh socket bound to `source`; the reply must echo our nonce. */
-export async function sample(opts: {
+async function sample(opts: {
   target: string;
   port?: number;
   source?: string;

@@ -13,7 +13,7 @@ export interface ApiEndpoint {
 }
 
 /** A non-2xx answer, as godo's ErrorResponse: status and the API's message. */
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(
     readonly method: string,
     readonly path: string,
@@ -120,7 +120,7 @@ export interface Timing {
 export const PROVIDER_TIMING: Timing = { scale: 1 };
 
 /** One refresh result: `undefined` = "not found" (StateChangeConf's nil result). */
-export type Refresh<T> = () => Promise<{ result: T; state: string } | undefined>;
+type Refresh<T> = () => Promise<{ result: T; state: string } | undefined>;
 
 export interface StateChangeConf<T> {
   readonly what: string;
