@@ -48,8 +48,9 @@ module.exports = {
     },
   ],
   options: {
+    // Packages are seen (pure-no-pulumi needs the edge to @pulumi/*) but not followed.
     doNotFollow: { path: "node_modules" },
-    exclude: { path: "^(node_modules|\\.lab-cache|\\.bench-cache)/" },
+    exclude: { path: "^(\\.lab-cache|\\.bench-cache)/" },
     tsConfig: { fileName: "tsconfig.json" },
     tsPreCompilationDeps: true,
     enhancedResolveOptions: {

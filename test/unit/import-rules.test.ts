@@ -5,7 +5,7 @@
  * pattern stops matching (a renamed folder, a changed option) fails here, not silently.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -18,11 +18,17 @@ afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** A scratch tree with `files` (path → source), the repository's config and packages. */
+/**
+ * A scratch tree with `files` (path → source) and a stand-in @pulumi/pulumi package, laid out
+ * as in the repository (its own node_modules/, not a link: paths must read as they do there).
+ */
 function tree(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "import-rules-"));
   dirs.push(dir);
-  symlinkSync(join(ROOT, "node_modules"), join(dir, "node_modules"));
+  const pkg = join(dir, "node_modules", "@pulumi", "pulumi");
+  mkdirSync(pkg, { recursive: true });
+  writeFileSync(join(pkg, "package.json"), '{"name":"@pulumi/pulumi","main":"index.js"}\n');
+  writeFileSync(join(pkg, "index.js"), "exports.stack = 1;\n");
   writeFileSync(
     join(dir, "tsconfig.json"),
     JSON.stringify({ compilerOptions: { module: "commonjs", moduleResolution: "node" } }),
@@ -45,9 +51,7 @@ function violations(dir: string): string[][] {
   const out = JSON.parse(r.stdout) as {
     summary: { violations: { rule: { name: string }; from: string; to: string }[] };
   };
-  // A package's path is shown from node_modules/ (the scratch tree links the repository's).
-  const short = (p: string) => p.replace(/^.*node_modules\//, "node_modules/");
-  return out.summary.violations.map((v) => [v.rule.name, v.from, short(v.to)]).sort();
+  return out.summary.violations.map((v) => [v.rule.name, v.from, v.to]).sort();
 }
 
 /** A clean tree: the product uses ntp/, the lab uses the product, a component uses Pulumi. */
@@ -82,6 +86,16 @@ describe("import rules (.dependency-cruiser.cjs)", () => {
       "lab/x.ts": "export const x = 1;\n",
     });
     expect(violations(dir)).toEqual([["product-not-lab", "verify/check.ts", "lab/x.ts"]]);
+  });
+
+  it("pure-no-pulumi: a renderer imports Pulumi", () => {
+    const dir = tree({
+      ...CLEAN,
+      "ntp/render.ts": 'import * as pulumi from "@pulumi/pulumi";\nexport const r = pulumi;\n',
+    });
+    expect(violations(dir)).toEqual([
+      ["pure-no-pulumi", "ntp/render.ts", "node_modules/@pulumi/pulumi/index.js"],
+    ]);
   });
 
   it("pure-no-pulumi: a renderer reaches Pulumi through another module", () => {
