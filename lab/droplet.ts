@@ -179,11 +179,19 @@ export class Droplet {
     await this.configureEth0();
   }
 
+  private bootCount = 0;
+  private seeded = false;
+  private synced: number | null = null;
+
   /** How many times this droplet's init was started (a reboot or power_on adds one). */
-  boots = 0;
+  get boots(): number {
+    return this.bootCount;
+  }
 
   /** Whether the overlay's upper layer was seeded (a power-on after power-off reuses it). */
-  prepared = false;
+  get prepared(): boolean {
+    return this.seeded;
+  }
 
   /**
    * Seeds the overlay's upper layer: the DigitalOcean datasource setting, /etc/hosts, the
@@ -212,7 +220,7 @@ export class Droplet {
     chmodSync(join(this.upper, "usr/bin/systemctl"), 0o755);
     mkdirSync(join(this.dir, "work"), { recursive: true });
     mkdirSync(join(this.dir, "root"), { recursive: true });
-    this.prepared = true;
+    this.seeded = true;
   }
 
   /** Starts the droplet's init; returns at once (DigitalOcean reports "active" before cloud-init ends). */
@@ -253,8 +261,8 @@ export class Droplet {
     );
     td.addPid(child.pid);
     this.child = child;
-    this.boots += 1;
-    if (this.boots > 1) this.bootLog.push(`--- boot ${this.boots} ---`);
+    this.bootCount += 1;
+    if (this.bootCount > 1) this.bootLog.push(`--- boot ${this.bootCount} ---`);
     const finish = (ok: boolean, why?: string) =>
       this.resolveBoot({ ok, why, seconds: (Date.now() - this.t0) / 1000 });
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
@@ -308,7 +316,9 @@ export class Droplet {
   }
 
   /** Seconds from creation until ntpd inside reported leap 00 and a stratum below 16. */
-  syncSeconds: number | null = null;
+  get syncSeconds(): number | null {
+    return this.synced;
+  }
   private watching = false;
 
   /**
@@ -320,14 +330,14 @@ export class Droplet {
     this.watching = true;
     const until = Date.now() + limitMs;
     const tick = async (): Promise<void> => {
-      while (this.watching && this.syncSeconds === null && Date.now() < until) {
+      while (this.watching && this.synced === null && Date.now() < until) {
         if (this.initPid() !== undefined) {
           const r = await run(this.enterArgv(["ntpq", "-c", "rv 0 leap,stratum"]), {
             timeoutMs: 5000,
           }).catch(() => undefined);
           const leap = /leap=(\d\d)/.exec(r?.stdout ?? "")?.[1];
           const stratum = Number(/stratum=(\d+)/.exec(r?.stdout ?? "")?.[1] ?? 16);
-          if (leap === "00" && stratum < 16) this.syncSeconds = (Date.now() - this.t0) / 1000;
+          if (leap === "00" && stratum < 16) this.synced = (Date.now() - this.t0) / 1000;
         }
         await sleep(1000);
       }

@@ -88,7 +88,7 @@ export async function runMockProgram(
         rec.detail = (e as Error).message;
         throw e;
       } finally {
-        rec.apiCalls = client.log;
+        rec.apiCalls = [...client.log];
         rec.seconds = (Date.now() - started) / 1000;
       }
     },
@@ -128,7 +128,7 @@ export async function runMockProgram(
         failRun(e);
         throw e;
       } finally {
-        if (rec.via === "api") rec.apiCalls = client.log;
+        if (rec.via === "api") rec.apiCalls = [...client.log];
         inflight.delete(work);
       }
     },

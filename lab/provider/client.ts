@@ -34,21 +34,28 @@ export interface ApiAnswer<T> {
  * resource"), and scales the provider's StateChangeConf timings by one knob.
  */
 export class ApiClient {
-  calls = 0;
-  readonly log: string[] = [];
+  private readonly made: string[] = [];
 
   constructor(
     readonly endpoint: ApiEndpoint,
     readonly timing: Timing,
   ) {}
 
+  /** The calls made so far, in order ("GET /v2/droplets/1"). */
+  get log(): readonly string[] {
+    return this.made;
+  }
+
+  get calls(): number {
+    return this.made.length;
+  }
+
   async call<T = Record<string, unknown>>(
     method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
     path: string,
     body?: unknown,
   ): Promise<ApiAnswer<T>> {
-    this.calls += 1;
-    this.log.push(`${method} ${path}`);
+    this.made.push(`${method} ${path}`);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return await new Promise<ApiAnswer<T>>((resolve, reject) => {
       const req = request(
