@@ -19,7 +19,7 @@ const PURE = [
   "^pool/",
   "^policy/rules\\.ts$",
   "^components/(defaults|firewallRules|preflightRules|registration|validate)\\.ts$",
-  "^lab/(firewall|edgeRules|forward)\\.ts$",
+  "^lab/(firewall|edgeRules|dropletFiles)\\.ts$",
 ];
 
 /** @type {import('dependency-cruiser').IConfiguration} */

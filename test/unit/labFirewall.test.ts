@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { renderDmi, renderDropletCloudCfg } from "../../lab/droplet";
+import { renderDmi, renderDropletCloudCfg } from "../../lab/dropletFiles";
 import { edgeRules, NO_EDGE_RULES, renderEdgeChange, renderEdgeTables } from "../../lab/edgeRules";
 import { covers, nftPorts, splitAddresses, translateRule } from "../../lab/firewall";
 import { parseModuleResults } from "../../lab/memberCheck";
