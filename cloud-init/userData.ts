@@ -130,7 +130,8 @@ const UDP_BUFFER_SYSCTL = [
 /**
  * Daily package lists and unattended upgrades, with Debian's default origins: the point
  * release and bookworm-security, not bookworm-updates (the unattended-upgrades package's
- * 50unattended-upgrades; README "Time keeping" says what that means for tzdata).
+ * 50unattended-upgrades; docs/timekeeping.md#the-leap-second-file-for-years says what that
+ * means for tzdata).
  */
 const AUTO_UPGRADES = [
   'APT::Periodic::Update-Package-Lists "1";',

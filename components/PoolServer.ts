@@ -39,7 +39,7 @@ export interface PoolServerArgs {
   readonly requireIpv6OutsideCheck?: boolean;
 }
 
-/** Both verification phases of a member (README "Verification"). */
+/** Both verification phases of a member (docs/verification.md). */
 export interface MemberVerification {
   /** On the new droplet's own public addresses, before a reserved IP moved to it. */
   readonly beforeAssignment: VerificationSummary;

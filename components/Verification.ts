@@ -60,7 +60,7 @@ const SSH_PORT = 22;
 const OUTSIDE_GRACE_SECONDS = 30;
 
 /**
- * The checks of one member on one pair of addresses (README "Verification"); `pulumi up`
+ * The checks of one member on one pair of addresses (docs/verification.md); `pulumi up`
  * succeeds only if the member serves good time there. PoolServer runs it twice: on the new
  * droplet's own public addresses before any reserved IP moves to it, and on the reserved
  * addresses after the assignments.

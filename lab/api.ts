@@ -16,6 +16,8 @@ const API_PORT = 8080;
 export interface LabApi {
   /** The host side: the unix socket and the lab's token (the mock-runtime driver uses it). */
   readonly endpoint: ApiEndpoint;
+  /** A token of the same account with the "read" scope only (writes answer 403). */
+  readonly readOnlyToken: string;
   /** `DIGITALOCEAN_API_URL` inside the deployer namespace. */
   readonly url: string;
   readonly server: DigitalOcean;
@@ -31,9 +33,11 @@ export async function startLabApi(lab: Lab): Promise<LabApi> {
   // A lab token: random per run, shaped like DigitalOcean's (doctl's prompt wants dop_v1_ +
   // 64 hex), never a real one.
   const token = `dop_v1_${randomBytes(32).toString("hex")}`;
+  const readOnlyToken = `dop_v1_${randomBytes(32).toString("hex")}`;
   const server = await startDigitalOcean({
     realiser: lab.realiser,
     token,
+    readOnlyToken,
     listen: { socketPath },
     metadataDir: join(lab.runDir, "metadata"),
   });
@@ -45,6 +49,7 @@ export async function startLabApi(lab: Lab): Promise<LabApi> {
   }
   return {
     endpoint: { socketPath, token },
+    readOnlyToken,
     url: `http://${API_ADDRESS}:${API_PORT}`,
     server,
     close: () => server.close(),

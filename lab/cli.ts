@@ -68,7 +68,7 @@ async function main(): Promise<number> {
     .addOption(
       new Option(
         "--scenario <name...>",
-        "with --engine pulumi, after the second up, in this order: replace (reordered upstreams), size (s-2vcpu-2gb): the droplet replaced; ssh-cidrs: the firewall updated in place; project: a project created, then no change; precheck-fails: a new droplet failing its pre-check leaves the addresses on the old one, then the undone change deploys; region: refused at preview; token: a refused token is one line naming digitalocean:token; ipv6-off: stopped at preview by the protected reserved IPv6; destroy: stopped by the protected reserved IPs. Every up is probed once a second on each reserved address; an unanswered or unsynchronised probe fails it (lab/scenarios.ts)",
+        "with --engine pulumi, after the second up, in this order: replace (reordered upstreams), size (s-2vcpu-2gb): the droplet replaced; ssh-cidrs: the firewall updated in place; project: a project created, then no change; precheck-fails: a new droplet failing its pre-check leaves the addresses on the old one, then the undone change deploys; interrupted: a replacing up gets Ctrl-C once the new droplet exists, then an up finishes it; drift: a droplet deleted through the API, then pulumi refresh and the runbook's steps bring it back; region: refused at preview; token: a refused token is one line naming digitalocean:token; token-read-only: the up fails at its first writes, nothing created; ipv6-off: stopped at preview by the protected reserved IPv6; destroy: stopped by the protected reserved IPs. Every up is probed once a second on each reserved address; an unanswered or unsynchronised probe fails it (lab/scenarios.ts)",
       ).choices([...SCENARIO_NAMES]),
     )
     .option(

@@ -8,6 +8,7 @@ import {
 } from "node:fs";
 import { delimiter, join } from "node:path";
 import { parse, stringify } from "yaml";
+import type { RunOptions } from "./exec";
 import { nsRun } from "./net";
 import type { StackConfig } from "./stack";
 
@@ -365,17 +366,109 @@ export function previewStep(setup: EngineSetup, name: string): EngineStep {
   };
 }
 
+/**
+ * `pulumi refresh`: the state read back from the (emulated) cloud, the first step of the drift
+ * runbook. `--json` prints the same engine events as `up --json`.
+ */
+export function refreshStep(setup: EngineSetup, name: string): EngineStep {
+  return {
+    name,
+    argv: ["refresh", "--yes", "--json", "--stack", setup.stack, "--non-interactive"],
+  };
+}
+
+/**
+ * `pulumi state delete <urn> --target-dependents`: a resource dropped from the state with the
+ * resources that depend on it (without the flag the engine refuses while any does: the
+ * verification commands depend on the assignments), the cloud untouched.
+ */
+export function stateDeleteStep(setup: EngineSetup, urn: string, name: string): EngineStep {
+  return {
+    name,
+    argv: [
+      "state",
+      "delete",
+      urn,
+      "--target-dependents",
+      "--yes",
+      "--stack",
+      setup.stack,
+      "--non-interactive",
+    ],
+  };
+}
+
+interface Diagnostic {
+  readonly severity?: string;
+  readonly message?: string;
+  readonly urn?: string;
+  readonly prefix?: string;
+}
+
+/**
+ * The diagnostics of a `--json` run, from either form the CLI prints: one JSON document
+ * with `diagnostics` (preview, refresh) or engine events one per line (`diagnosticEvent`).
+ */
+function diagnosticsOf(out: string): Diagnostic[] {
+  const doc = tryJson(out.trim()) as { diagnostics?: Diagnostic[] } | undefined;
+  if (doc !== undefined) return doc.diagnostics ?? [];
+  const found: Diagnostic[] = [];
+  for (const line of out.split("\n")) {
+    if (!line.includes('"diagnosticEvent"')) continue;
+    const d = (tryJson(line.trim()) as { diagnosticEvent?: Diagnostic } | undefined)
+      ?.diagnosticEvent;
+    if (d !== undefined) found.push(d);
+  }
+  return found;
+}
+
+/**
+ * The engine's error diagnostics of a `--json` run, one string each (the failing resource's
+ * name first, when the diagnostic names one).
+ */
+export function errorDiagnostics(out: string): string[] {
+  return diagnosticsOf(out)
+    .filter((d) => d.severity === "error" && d.message !== undefined)
+    .map((d) => {
+      const name = d.urn?.split("::").pop();
+      const message = (d.message ?? "").replace(/^error: /, "").trim();
+      return name !== undefined && name !== "" ? `${name}: ${message}` : message;
+    });
+}
+
+/**
+ * The URNs of the resources whose step failed in a `--json` run, in order: each
+ * `resOpFailedEvent`, and each error diagnostic that names a resource (a refresh's failed read).
+ */
+export function parseFailedUrns(out: string): string[] {
+  const urns: string[] = [];
+  const add = (u: string | undefined) => {
+    if (u !== undefined && u !== "" && !urns.includes(u)) urns.push(u);
+  };
+  for (const line of out.split("\n")) {
+    if (!line.includes('"resOpFailedEvent"')) continue;
+    add(
+      (tryJson(line.trim()) as { resOpFailedEvent?: { metadata?: { urn?: string } } } | undefined)
+        ?.resOpFailedEvent?.metadata?.urn,
+    );
+  }
+  for (const d of diagnosticsOf(out)) if (d.severity === "error") add(d.urn);
+  return urns;
+}
+
 /** Runs one step from the deployer's namespace (`ip netns exec <inet> pulumi ...`). */
 export function runStep(
   inet: string,
   pulumi: string,
   step: EngineStep,
   setup: EngineSetup,
+  onStdout?: RunOptions["onStdout"],
 ): ReturnType<typeof nsRun> {
   return nsRun(inet, [pulumi, ...step.argv], {
     cwd: setup.projectDir,
     env: setup.env,
     input: step.stdin,
     timeoutMs: 60 * 60 * 1000,
+    onStdout,
   });
 }

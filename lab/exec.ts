@@ -16,6 +16,11 @@ export interface RunOptions {
   /** Extra environment on top of process.env. */
   readonly env?: Record<string, string>;
   readonly cwd?: string;
+  /**
+   * Called with each chunk of stdout as it arrives, and a way to signal the child: e.g. a
+   * Ctrl-C (SIGINT) at a chosen point of a `pulumi up` (lab/engineRun.ts).
+   */
+  readonly onStdout?: (chunk: string, signal: (sig: NodeJS.Signals) => void) => void;
 }
 
 /**
@@ -37,7 +42,10 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
     if (pid !== undefined) liveChildren.add(pid);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on("data", (b: Buffer) => out.push(b));
+    child.stdout?.on("data", (b: Buffer) => {
+      out.push(b);
+      opts.onStdout?.(b.toString("utf8"), (sig) => child.kill(sig));
+    });
     child.stderr?.on("data", (b: Buffer) => err.push(b));
     let timer: NodeJS.Timeout | undefined;
     if (opts.timeoutMs !== undefined) {

@@ -39,7 +39,7 @@ export const HOST_PROGRAMS: Readonly<
 > = {
   node: { why: "runs the lab, the tests and the outside check", find: () => process.execPath },
   go: {
-    why: "builds doctl for the doctl tests (README: Go 1.22 or later)",
+    why: "builds doctl for the doctl tests (docs/testing.md: Go 1.22 or later)",
     find: () => onPath("go"),
   },
 };

@@ -103,6 +103,26 @@ export function probeFailures(figures: Readonly<Record<string, ProbeFigures>>): 
   return bad.length > 0 ? bad.join("; ") : undefined;
 }
 
+/**
+ * Why a member is not serving at the end of the probing, or undefined: the last `n` probes
+ * of each reserved address must be answered synchronised (for a change that is allowed an
+ * outage, such as the drift runbook, which starts from a deleted droplet).
+ */
+export function notServingAtEnd(probes: readonly Probe[], n = 3): string | undefined {
+  const byTarget = new Map<string, Probe[]>();
+  for (const p of probes) byTarget.set(p.target, [...(byTarget.get(p.target) ?? []), p]);
+  if (byTarget.size === 0) return "no probe was sent";
+  const bad: string[] = [];
+  for (const [target, list] of byTarget) {
+    const tailProbes = [...list].sort((a, b) => a.t - b.t).slice(-n);
+    if (tailProbes.length < n || !tailProbes.every(good))
+      bad.push(
+        `${target}: last ${tailProbes.length} probes ${tailProbes.map((p) => (p.answered ? (p.verdict ?? "?") : "unanswered")).join(", ")}`,
+      );
+  }
+  return bad.length > 0 ? `not serving at the end: ${bad.join("; ")}` : undefined;
+}
+
 /** One line of figures for the log and the note. */
 export function describeFigures(figures: Readonly<Record<string, ProbeFigures>>): string {
   return Object.entries(figures)

@@ -1,6 +1,6 @@
 /**
  * The outside check: what the pool's monitors will see, judged from the deployer's machine.
- * It runs twice per deployment (README "Verification"): first against the new droplet's own
+ * It runs twice per deployment (docs/verification.md): first against the new droplet's own
  * public addresses, before either reserved IP is moved to it (`waitSeconds` > 0: the droplet
  * may still be booting), then against the reserved addresses after the assignments.
  *

@@ -25,7 +25,7 @@
 # daemon every --interval seconds (default 2); ntpq to 127.0.0.1 is exempt from `limited`.
 #
 # Output: progress on stderr; on success the last stdout line is one JSON object (see
-# README "Verification"). On failure: exit 1 and "ntppool-verify: FAIL: <what is missing>".
+# docs/verification.md#the-verification-output). On failure: exit 1 and "ntppool-verify: FAIL: <what is missing>".
 set -u
 
 timeout_s=600

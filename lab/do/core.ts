@@ -161,8 +161,13 @@ export interface RequestLogEntry {
 }
 
 export interface PipelineOptions {
-  /** The only token accepted; any other Authorization answers 401. */
+  /** The token accepted for every method; any token not named here answers 401. */
   readonly token: string;
+  /**
+   * A token with DigitalOcean's "read" scope only: GET and HEAD answer as for `token`, any
+   * other method 403 `forbidden`, as DigitalOcean answers a read-only personal access token.
+   */
+  readonly readOnlyToken?: string;
   /** Requests per sliding hour before 429 (OAS description.yml:189-277: 5000). */
   readonly rateLimitPerHour: number;
   readonly now: () => number;
@@ -253,8 +258,15 @@ export class Pipeline {
   ): Promise<Response> {
     // Bearer token (godo godo.go NewFromToken via oauth2); 401 body OAS shared/responses/unauthorized.yml.
     const auth = req.headers.authorization ?? "";
-    if (auth !== `Bearer ${this.opts.token}`) {
+    const readOnly =
+      this.opts.readOnlyToken !== undefined && auth === `Bearer ${this.opts.readOnlyToken}`;
+    if (auth !== `Bearer ${this.opts.token}` && !readOnly) {
       throw new ApiError(401, "unauthorized", "Unable to authenticate you.");
+    }
+    // The message users of read-only and narrowly scoped tokens report from DigitalOcean
+    // (docs/digitalocean-api.md#tokens-and-scopes).
+    if (readOnly && method !== "GET" && method !== "HEAD") {
+      throw new ApiError(403, "forbidden", "You are not authorized to perform this operation.");
     }
     this.window.push(now);
     if (this.window.length > this.opts.rateLimitPerHour) {

@@ -29,8 +29,10 @@ type Listen = { readonly socketPath: string } | { readonly host: string; readonl
 
 export interface StartOptions {
   readonly realiser: Realiser;
-  /** The only bearer token accepted (DO_DEFAULTS.token when omitted). */
+  /** The bearer token accepted for every method (DO_DEFAULTS.token when omitted). */
   readonly token?: string;
+  /** A bearer token with the "read" scope only: writes answer 403 (lab/do/core.ts). */
+  readonly readOnlyToken?: string;
   /** One or more listeners: a unix socket and/or a TCP address (loopback on the host). */
   readonly listen: Listen | readonly Listen[];
   readonly timings?: Partial<Timings>;
@@ -80,6 +82,7 @@ export async function startDigitalOcean(opts: StartOptions): Promise<DigitalOcea
   registerTags(router, cloud);
   const pipeline = new Pipeline(router, {
     token,
+    readOnlyToken: opts.readOnlyToken,
     rateLimitPerHour: opts.rateLimitPerHour ?? DO_DEFAULTS.rateLimitPerHour,
     now: () => cloud.now(),
   });

@@ -1,6 +1,6 @@
 /**
- * The host programs the real-tool and lab tiers may run, as a PATH of their own: README's
- * promise ("every daemon and client runs from the lab's images, the host gives only the
+ * The host programs the real-tool and lab tiers may run, as a PATH of their own: the promise of
+ * docs/host-safety.md ("every daemon and client runs from the lab's images, the host gives only the
  * listed build tools") made checkable. test/globalSetup.ts puts the tiers on this PATH, so a
  * test that runs a host program outside it (nft, python3, ssh, ntpq…) fails with ENOENT on
  * every machine, not only on a user's clean one; test/real/host-programs.test.ts catches the

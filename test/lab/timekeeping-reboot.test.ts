@@ -19,7 +19,10 @@ import { doctlArgv, keptSessionHooks } from "./keptLab";
 
 /** A plausible droplet clock frequency error, ppm, as ntpd writes it (see the seeding below). */
 const DRIFT_PPM = "-7.250";
-/** Measured 2026-12-01 on the 2-core machine: see README "Time keeping"; margin for a loaded CI box. */
+/**
+ * Measured 2026-12-01 on the 2-core machine: see docs/timekeeping.md#droplet-reboot; margin for
+ * a loaded CI box.
+ */
 const SERVING_BOUND_MS = 90_000;
 /** The pool's monitors check a member about every 9 minutes; this is how long we wait at most. */
 const GIVE_UP_MS = 300_000;

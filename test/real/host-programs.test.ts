@@ -1,7 +1,7 @@
 /**
- * The tests run no host program beyond README's build tools: the real-tool and lab tiers run
- * with a PATH of the allowed host programs only (test/globalSetup.ts, test/helpers/hostPath.ts),
- * and no source names a host program by absolute path unless it is allowed or the path is run
+ * The tests run no host program beyond the build tools of docs/host-safety.md#host-packages:
+ * the real-tool and lab tiers run with a PATH of the allowed host programs only
+ * (test/globalSetup.ts, test/helpers/hostPath.ts), and no source names a host program by absolute path unless it is allowed or the path is run
  * inside one of the lab's images (IMAGE_PROGRAMS, by file).
  */
 import { spawnSync } from "node:child_process";
@@ -71,8 +71,9 @@ describe("host programs of the tests", () => {
     }
     // The scan sees the paths it must judge (an empty scan would pass by construction).
     expect(found).toContain("test/helpers/timekeeping.ts: /usr/bin/python3");
-    expect(bad, "run these from a lab image (lab/imageExec.ts), or allow them in README").toEqual(
-      [],
-    );
+    expect(
+      bad,
+      "run these from a lab image (lab/imageExec.ts), or allow them (lab/prereqs.ts, docs/host-safety.md)",
+    ).toEqual([]);
   });
 });

@@ -39,7 +39,7 @@ async function fix(have: string): Promise<string> {
       if (v !== undefined && versionGreater(v, have))
         return `tzdata ${v} in ${s.name} would fix it: ${rebuild}`;
     }
-    return `no suite has a tzdata newer than ${have} yet: a member then needs one before its file expires (README "Time keeping")`;
+    return `no suite has a tzdata newer than ${have} yet: a member then needs one before its file expires (docs/timekeeping.md#the-leap-second-file-for-years)`;
   } catch (e) {
     return `Debian 12's tzdata updates come through bookworm-security and bookworm-updates (their index could not be read: ${(e as Error).message}): ${rebuild}`;
   }

@@ -7,8 +7,8 @@
  * with `:line` or `#anchor`, plus every relative Markdown link (`[x](../lab/net.ts)`). It
  * resolves when the file or folder is tracked (a `*` matches within one segment) and, for a
  * Markdown file with an anchor, when the file has a heading with that slug. A README section
- * cited by title (`README "Verification"`, `lab/README.md "--engine pulumi"`) resolves when
- * that README has a heading starting with the title.
+ * cited by title (`README "Configuration"`, `README's "Quick start"`, `lab/README.md "--engine
+ * pulumi"`) resolves when that README has a heading starting with the title.
  *
  * Upstream files are cited after their repository's name, e.g. "pulumi-terraform-bridge
  * pkg/tfbridge/schema.go" or "terraform-provider-digitalocean docs/resources/firewall.md":
@@ -71,8 +71,8 @@ interface Citation {
 
 /**
  * The repository's files: the tree without .git and what .gitignore excludes. Walked rather
- * than asked of `git ls-files`: the test tiers run with a PATH of README's host tools only
- * (test/globalSetup.ts), and git is not one of them. The project's .gitignore uses two kinds
+ * than asked of `git ls-files`: the test tiers run with a PATH of the host tools of
+ * docs/host-safety.md only (test/globalSetup.ts), and git is not one of them. The project's .gitignore uses two kinds
  * of line, both handled here: a directory (`name/`, `/name/` at the top) and a file-name glob.
  */
 function repositoryFiles(): string[] {
@@ -180,8 +180,11 @@ const REPO_PATH = new RegExp(
 );
 const ROOT_FILE_ANCHOR = /(?<![\w./:@-])((?:README|BENCHMARKS)\.md#[\w-]+)/g;
 const MD_LINK = /\]\(([^)\s]+)\)/g;
-/** `README "Verification"`, `lab/README.md "--engine pulumi"`: a README section by its title. */
-const README_SECTION = /(?<![\w./-])((?:[\w-]+\/)*)README(?:\.md)? "([^"]+)"/g;
+/**
+ * `README "Configuration"`, `README's "Quick start"`, `lab/README.md "--engine pulumi"`: a
+ * README section by its title.
+ */
+const README_SECTION = /(?<![\w./-])((?:[\w-]+\/)*)README(?:\.md)?(?:'s)? "([^"]+)"/g;
 
 /** Whether `file` has a heading that starts with `title` (backticks and case aside). */
 function hasSection(file: string, title: string): boolean {
@@ -268,11 +271,16 @@ describe("citations", () => {
     );
     expect(r.bad).toEqual([]);
     expect(
-      unresolved("x.ts", 'README "Verification" and lab/README.md "--engine pulumi"').bad,
+      unresolved(
+        "x.ts",
+        `README "Configuration", README's "Quick start" and lab/README.md "--engine pulumi"`,
+      ).bad,
     ).toEqual([]);
-    expect(unresolved("x.ts", 'README "No such section"').bad.map((c) => c.text)).toEqual([
-      'README "No such section"',
-    ]);
+    expect(
+      unresolved("x.ts", `README "No such section" and README's "Verification"`).bad.map(
+        (c) => c.text,
+      ),
+    ).toEqual(['README "No such section"', `README's "Verification"`]);
     const missing = unresolved("x.ts", "see lab/nothing.ts and docs/decisions.md#no-such");
     expect(missing.bad.map((c) => c.text)).toEqual(["lab/nothing.ts", "docs/decisions.md#no-such"]);
   });

@@ -45,6 +45,26 @@ describe("transport", () => {
     expect(api.realiser.calls).toEqual([]);
   });
 
+  it("answers a read-only token's reads, and its writes with 403 forbidden, changing nothing", async () => {
+    const ro = await startTestApi({ readOnlyToken: "read-only-token" });
+    try {
+      const read = await ro.call("GET", "/v2/account", undefined, "read-only-token");
+      expect(read.status).toBe(200);
+      const write = await ro.call("POST", "/v2/tags", { name: "x" }, "read-only-token");
+      expect(write.status).toBe(403);
+      expect(write.body).toMatchObject({
+        id: "forbidden",
+        message: "You are not authorized to perform this operation.",
+      });
+      const tags = await ro.call("GET", "/v2/tags");
+      expect(tags.body.tags).toEqual([]);
+      // The full token still writes.
+      expect((await ro.call("POST", "/v2/tags", { name: "x" })).status).toBe(201);
+    } finally {
+      await ro.close();
+    }
+  });
+
   it("sends RateLimit-* headers on every answer and 429 past the limit", async () => {
     const small = await startTestApi({ rateLimitPerHour: 3 });
     try {

@@ -225,7 +225,7 @@ describe("host packages the tests may use", () => {
     "nftables\tno\toptional\tdeinstall ok config-files\t\t\t",
   ].join("\n");
 
-  it("README's packages, the base system (Essential, Priority required) and their dependencies, nothing else", () => {
+  it("docs/host-safety.md's packages, the base system (Essential, Priority required) and their dependencies, nothing else", () => {
     const installed = parseInstalled(DPKG);
     expect(installed.map((p) => p.name)).not.toContain("nftables");
     const closure = [...dependencyClosure(installed, ["dpkg-dev"])].sort();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   describeFigures,
+  notServingAtEnd,
   type Probe,
   parseProbes,
   probeFailures,
@@ -64,5 +65,21 @@ describe("the outside probes of a replacement", () => {
     expect(f.ipv6?.longestGapSeconds).toBe(2);
     expect(probeFailures(f)).toMatch(/^ipv6 2001:db8:2::11: 2 of 3 probes unanswered/);
     expect(probeFailures({})).toBeUndefined();
+  });
+
+  it("after an outage (the drift runbook), the member must be serving again at the end", () => {
+    const outage = [
+      probe(0, "ipv4"),
+      probe(1, "ipv6"),
+      ...[2, 3, 4].flatMap((s) => [probe(s, "ipv4", "ok"), probe(s, "ipv6", "ok")]),
+    ];
+    expect(notServingAtEnd(outage)).toBeUndefined();
+    expect(notServingAtEnd([...outage, probe(5, "ipv6", "unsynchronised")])).toBe(
+      "not serving at the end: 2001:db8:2::11: last 3 probes ok, ok, unsynchronised",
+    );
+    expect(notServingAtEnd([probe(0, "ipv4", "ok"), probe(1, "ipv4", "ok")])).toMatch(
+      /198\.18\.64\.11: last 2 probes ok, ok/,
+    );
+    expect(notServingAtEnd([])).toBe("no probe was sent");
   });
 });

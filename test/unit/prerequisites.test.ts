@@ -4,15 +4,19 @@ import { describe, expect, it } from "vitest";
 import { HOST_PACKAGES } from "../../lab/prereqs";
 
 const ROOT = path.join(__dirname, "..", "..");
-const README = readFileSync(path.join(ROOT, "README.md"), "utf8");
 
-/** The text of README section `## title` (up to the next `## `). */
-function section(title: string): string {
-  const start = README.indexOf(`\n## ${title}\n`);
-  if (start < 0) throw new Error(`README.md: no "## ${title}" section`);
-  const end = README.indexOf("\n## ", start + 1);
-  return README.slice(start, end < 0 ? undefined : end);
+/** The text of section `## title` of a Markdown file (up to the next `## `). */
+function section(file: string, title: string): string {
+  const text = readFileSync(path.join(ROOT, file), "utf8");
+  const start = text.indexOf(`\n## ${title}\n`);
+  if (start < 0) throw new Error(`${file}: no "## ${title}" section`);
+  const end = text.indexOf("\n## ", start + 1);
+  return text.slice(start, end < 0 ? undefined : end);
 }
+
+/** README "Quick start" and docs/testing.md "Running the tests": the set-up a user is told to run. */
+const QUICK_START = () => section("README.md", "Quick start");
+const RUNNING_TESTS = () => section("docs/testing.md", "Running the tests");
 
 /** Commands of the ```sh blocks of `text`, comments and `sudo` removed. */
 function shCommands(text: string): string[] {
@@ -38,24 +42,26 @@ function ciCommands(): string[] {
     .map((l) => l.replace(/^npm ci\b.*/, "npm ci"));
 }
 
-describe("set-up is the README's commands and nothing else", () => {
-  it(".ci/run runs exactly README's Quick start and Tests commands", () => {
-    const readme = [
-      ...new Set([...shCommands(section("Quick start")), ...shCommands(section("Tests"))]),
-    ];
+describe("set-up is the documented commands and nothing else", () => {
+  it(".ci/run runs exactly README's Quick start and docs/testing.md's Running the tests commands", () => {
+    const readme = [...new Set([...shCommands(QUICK_START()), ...shCommands(RUNNING_TESTS())])];
     expect(readme).toContain("npm run lab");
     expect(readme).toContain("npm test");
     // CI may order them (typecheck and lint before the long tiers); it runs each once.
     expect(ciCommands().sort()).toEqual(readme.sort());
   });
 
-  it("neither README's set-up nor .ci/run installs anything by hand", () => {
-    const text = `${section("Quick start")}${section("Tests")}${readFileSync(path.join(ROOT, ".ci/run"), "utf8")}`;
+  it("neither the documented set-up nor .ci/run installs anything by hand", () => {
+    const text = `${QUICK_START()}${RUNNING_TESTS()}${readFileSync(path.join(ROOT, ".ci/run"), "utf8")}`;
     expect(text).not.toMatch(/apt-get install|apt install |dpkg -i/);
   });
 
-  it("README lists exactly the host packages lab/prereqs.ts installs, each with a reason", () => {
-    const rows = [...section("Quick start").matchAll(/^\| `([a-z0-9.+-]+)` \| (.+) \|$/gm)];
+  it("docs/host-safety.md lists exactly the host packages lab/prereqs.ts installs, each with a reason", () => {
+    const rows = [
+      ...section("docs/host-safety.md", "Host packages").matchAll(
+        /^\| `([a-z0-9.+-]+)` \| (.+) \|$/gm,
+      ),
+    ];
     expect(rows.map((r) => r[1]).sort()).toEqual(Object.keys(HOST_PACKAGES).sort());
     for (const r of rows) expect((r[2] as string).length).toBeGreaterThan(10);
   });
