@@ -42,7 +42,7 @@ import {
   probeFigures,
 } from "./probes";
 import { ApiClient, PROVIDER_TIMING } from "./provider/client";
-import type { Deployed, LabReport, MemberOutput } from "./run";
+import type { Deployed, LabReport, MemberOutput } from "./report";
 import {
   type ChangeScenario,
   interruptAt,

@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { toolsRoot } from "../../lab/image";
 import { imageSpawnSync } from "../../lab/imageExec";
 import { missingPackages, notRunnable } from "../../lab/prereqs";
-import type { LabReport } from "../../lab/run";
+import type { LabReport } from "../../lab/report";
 
 export const ROOT = resolve(__dirname, "..", "..");
 

@@ -75,7 +75,7 @@ function runNetns(prefix: string): Set<number> {
   return inodes;
 }
 
-/** PIDs of processes carrying the run's NTP_LAB_RUN marker (lab/lab.ts). */
+/** PIDs of processes carrying the run's NTP_LAB_RUN marker (lab/region.ts). */
 function markedPids(prefix: string): number[] {
   const pids: number[] = [];
   for (const d of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
@@ -97,7 +97,7 @@ interface Seen {
 
 /**
  * Daemons of the run now: processes named ntpd/sshd/chronyd/cloud-init that are in one of its
- * network namespaces or carry its NTP_LAB_RUN marker (lab/lab.ts), each with /proc/<pid>/root.
+ * network namespaces or carry its NTP_LAB_RUN marker (lab/region.ts), each with /proc/<pid>/root.
  */
 function runDaemons(prefix: string): Seen[] {
   const nets = runNetns(prefix);

@@ -8,7 +8,7 @@ import { ensureDoctl } from "../helpers/doctl";
 import { assertLabPrerequisites, ROOT } from "./helpers";
 
 /** A lab started with `--keep`, with what it prints for manual use. */
-export interface KeptLab {
+interface KeptLab {
   readonly url: string;
   readonly token: string;
   /** The deployer (internet) namespace. */
@@ -20,7 +20,7 @@ export interface KeptLab {
 }
 
 /** Starts `npm run lab -- --keep` and resolves once it printed the API URL, token and namespace. */
-export function startKeptLab(): Promise<KeptLab> {
+function startKeptLab(): Promise<KeptLab> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -57,7 +57,7 @@ export function startKeptLab(): Promise<KeptLab> {
 }
 
 /** Ends a kept lab as a user does (a line on stdin) and waits for its teardown. */
-export async function stopKeptLab(lab: ChildProcess | undefined): Promise<void> {
+async function stopKeptLab(lab: ChildProcess | undefined): Promise<void> {
   if (!lab || lab.exitCode !== null) return;
   const closed = new Promise((r) => lab.once("close", r));
   lab.stdin?.write("\n");
@@ -92,7 +92,7 @@ export interface KeptSession {
 }
 
 /** Checks the prerequisites, installs doctl if needed and starts a kept lab. */
-export async function openKeptSession(tag: string): Promise<KeptSession> {
+async function openKeptSession(tag: string): Promise<KeptSession> {
   assertLabPrerequisites();
   const doctlBin = ensureDoctl().bin;
   const home = mkdtempSync(join(tmpdir(), `ntp-lab-${tag}-`));
@@ -100,7 +100,7 @@ export async function openKeptSession(tag: string): Promise<KeptSession> {
 }
 
 /** Tears the kept lab down; returns what the run left behind (all lists must be empty). */
-export async function closeKeptSession(
+async function closeKeptSession(
   s: KeptSession | undefined,
 ): Promise<ReturnType<typeof leftovers> | undefined> {
   if (!s) return undefined;
