@@ -39,6 +39,8 @@ export class Edge {
   private readonly routes6 = new Map<string, EdgeDroplet>();
   /** What the edge's tables hold now. */
   private applied: EdgeRules = NO_EDGE_RULES;
+  /** The change being applied, if any: the next waits for it. */
+  private pending: Promise<void> = Promise.resolve();
 
   constructor(
     readonly ns: string,
@@ -125,7 +127,17 @@ export class Edge {
    * (on DigitalOcean the firewall is outside the droplet from the moment it applies), and a
    * reserved address's flows must not keep reaching the droplet it left.
    */
-  private async apply(alsoFlush: readonly string[]): Promise<void> {
+  private apply(alsoFlush: readonly string[]): Promise<void> {
+    // One change at a time: each is rendered from what the previous one left. The emulated
+    // API changes droplets in parallel (two old droplets deleted at once after a failed
+    // replacement); two changes rendered from the same state deleted the same elements twice,
+    // nft refused the second, and the API's deletion never finished.
+    const run = this.pending.then(() => this.applyNow(alsoFlush));
+    this.pending = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(alsoFlush: readonly string[]): Promise<void> {
     const next = edgeRules(
       [...this.droplets.values()].map((d) => ({
         ifname: d.ifname,

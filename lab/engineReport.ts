@@ -1,6 +1,51 @@
-import type { ChangeSummary } from "./engine";
-import type { EngineReport, ScenarioReport } from "./engineRun";
+import type { ChangeSummary } from "./engineOutput";
 import type { ProbeFigures } from "./probes";
+
+/** One engine step as the report keeps it. */
+interface EngineStepReport {
+  readonly name: string;
+  readonly code: number | null;
+  readonly seconds: number;
+  readonly changes?: ChangeSummary;
+}
+
+export interface EngineReport {
+  /** `pulumi version` of the CLI that ran the steps. */
+  cli?: string;
+  /** The machine's load average (1, 5, 15 min) when the last step ended. */
+  load?: number[];
+  steps: EngineStepReport[];
+  previewResources?: number;
+  secondUpChanges?: number;
+  /** Each change scenario: its changes, wall time, each reserved address's probe figures. */
+  scenarios?: Record<string, ScenarioReport>;
+  destroy?: { stoppedByProtection: boolean; detail: string };
+}
+
+export interface ScenarioReport {
+  readonly row: string;
+  readonly code: number | null;
+  readonly changes?: ChangeSummary;
+  readonly seconds: number;
+  readonly ipv4?: ProbeFigures;
+  readonly ipv6?: ProbeFigures;
+  /** For a "fails" scenario: the `pulumi up` after the change was undone. */
+  readonly rerun?: {
+    readonly code: number | null;
+    readonly changes?: ChangeSummary;
+    readonly ipv4?: ProbeFigures;
+    readonly ipv6?: ProbeFigures;
+  };
+  /**
+   * For "drift": the runbook's steps as run (`pulumi refresh`, what its errors called for,
+   * `pulumi up`), each with its exit code and error diagnostics.
+   */
+  readonly runbook?: readonly { step: string; code: number | null; errors?: string[] }[];
+  /** Droplets in the (emulated) account afterwards that no member's output names. */
+  readonly strayDroplets?: readonly number[];
+  /** What went wrong, when it did. */
+  readonly problem?: string;
+}
 
 /**
  * A real-engine rehearsal as a document: `docs/rehearsal.md` is rendered from

@@ -7,8 +7,8 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { EngineReport } from "./engineReport";
 import { type RehearsalRecord, renderRehearsalMd } from "./engineReport";
-import type { EngineReport } from "./engineRun";
 
 const [reportFile, plugins, command] = process.argv.slice(2);
 if (!reportFile || !plugins || !command) {

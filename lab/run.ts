@@ -103,6 +103,13 @@ export async function runLab(opts: RunLabOptions): Promise<LabReport> {
     throw Object.assign(e as Error, { report });
   } finally {
     report.seconds = (Date.now() - t0) / 1000;
+    // The emulated API realises changes after answering (a deletion, an IP move): a failed
+    // realisation leaves the API's record as it was, which its clients see only as a wait
+    // that never ends, so each is named here.
+    for (const f of api?.server.cloud.failures ?? []) {
+      report.notes.push(`emulated API: ${f.what} failed: ${f.error}`);
+      log(`emulated API: ${f.what} failed: ${f.error.split("\n")[0]}`);
+    }
     if (api) await opts.beforeTeardown?.(lab, api);
     await api?.close();
     const droplets = lab.realiser.list();

@@ -1,9 +1,5 @@
-import {
-  type ChangeSummary,
-  deletedBeforeReplaced,
-  replaceUpstreams,
-  type StepEvent,
-} from "./engine";
+import { replaceUpstreams } from "./engine";
+import { type ChangeSummary, deletedBeforeReplaced, type StepEvent } from "./engineOutput";
 
 /**
  * The change scenarios of `--engine pulumi`, one per row of the table in
@@ -237,10 +233,16 @@ export const SCENARIOS: readonly ChangeScenario[] = [
     token: "read-only",
     attempt: "up",
     // A change that needs a write (the firewall's update): an up with nothing to change
-    // succeeds with a read-only token, since the preflight and the diff only read.
-    settings: (c) => ({
-      sshSourceCidrs: [...((c.sshSourceCidrs as string[]) ?? []), "192.0.2.0/24"],
-    }),
+    // succeeds with a read-only token, since the preflight and the diff only read. The CIDR
+    // must be new to the list: `ssh-cidrs` may have added one already, and a repeated one
+    // changes the checks' commands but not the firewall (its sources are a set).
+    settings: (c) => {
+      const cidrs = (c.sshSourceCidrs as string[]) ?? [];
+      const fresh = ["198.51.100.0/24", "192.0.2.0/24", "203.0.113.128/25"].find(
+        (x) => !cidrs.includes(x),
+      );
+      return { sshSourceCidrs: [...cidrs, fresh ?? "198.51.100.0/25"] };
+    },
     judge: (r) => {
       if (r.code === 0) return "pulumi up succeeded with a read-only token";
       if (!/403[^\n]*You are not authorized to perform this operation/.test(r.text))

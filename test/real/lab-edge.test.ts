@@ -80,4 +80,29 @@ describe("lab edge on real nftables", () => {
     expect(after).toContain('"d2" : jump d2_in');
     expect(await nft("list", "map", "ip", "ntplab_md", "ports")).not.toContain('"d1"');
   });
+
+  it("takes changes that arrive together one after the other (two droplets deleted at once)", async () => {
+    // A replacement after a failed one deletes two old droplets in parallel (the engine's
+    // `delete-replaced` steps); each change must be computed from the one before it.
+    const ns2 = `${ns}b`;
+    execFileSync("ip", ["netns", "add", ns2]);
+    try {
+      const opts = { root: tools, netns: ns2 };
+      const edge = new Edge(ns2, opts);
+      await edge.up();
+      for (const n of [3, 4, 5]) await edge.addDroplet(droplet(n));
+      await edge.setFirewalls([firewall], new Map());
+      await Promise.all([edge.removeDroplet("3"), edge.removeDroplet("4")]);
+      const list = async (...args: string[]) =>
+        (await imageMustRun(["nft", "list", ...args], opts)).stdout;
+      const after = await list("table", "inet", "ntplab_fw");
+      expect(after).not.toMatch(/\bd[34]_/);
+      expect(after).toContain('"d5" : jump d5_in');
+      const ports = await list("map", "ip", "ntplab_md", "ports");
+      expect(ports).toContain('"d5"');
+      expect(ports).not.toMatch(/"d[34]"/);
+    } finally {
+      execFileSync("ip", ["netns", "del", ns2]);
+    }
+  });
 });

@@ -16,7 +16,7 @@ import {
   parseFailedUrns,
   parseStepEvents,
   resourcesIn,
-} from "../../lab/engine";
+} from "../../lab/engineOutput";
 import {
   interruptAt,
   judgeDriftRepair,
@@ -199,6 +199,17 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
     expect(set("size")).toEqual({ size: "s-2vcpu-2gb" });
     expect(set("ssh-cidrs")).toEqual({ sshSourceCidrs: ["203.0.113.0/24", "192.0.2.0/24"] });
     expect(set("region")).toEqual({ members: [{ name: "m", region: "fra1" }] });
+    // Always a CIDR the list lacks, also after ssh-cidrs added its own.
+    expect(set("token-read-only")).toEqual({
+      sshSourceCidrs: ["203.0.113.0/24", "198.51.100.0/24"],
+    });
+    const afterSshCidrs = {
+      ...c,
+      sshSourceCidrs: ["203.0.113.0/24", "192.0.2.0/24", "198.51.100.0/24"],
+    };
+    expect(SCENARIOS.find((s) => s.name === "token-read-only")?.settings(afterSshCidrs)).toEqual({
+      sshSourceCidrs: ["203.0.113.0/24", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.128/25"],
+    });
     expect(set("precheck-fails")).toEqual({
       upstreams: ["b", "c", "d", "a"],
       sshSourceCidrs: ["192.0.2.0/24"],

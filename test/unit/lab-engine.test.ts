@@ -11,17 +11,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import {
-  changesIn,
   engineSetup,
   engineSteps,
   findPulumi,
-  parseChangeSummary,
   prepareEngine,
   renderEngineConfig,
   replaceUpstreams,
-  resourcesIn,
   setStackSetting,
 } from "../../lab/engine";
+import { changesIn, parseChangeSummary, resourcesIn } from "../../lab/engineOutput";
 import type { StackConfig } from "../../lab/stack";
 
 // `--engine pulumi` cannot run here (no Pulumi CLI can be installed on this machine): these
