@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { leftovers } from "../../lab/teardown";
-import { ensureDoctl } from "../helpers/doctl";
-import { assertLabPrerequisites, ROOT } from "./helpers";
+import { ensureDoctl } from "./doctl";
+import { assertLabPrerequisites, ROOT } from "./labCli";
 
 /** A lab started with `--keep`, with what it prints for manual use. */
 export interface KeptLab {

@@ -30,7 +30,7 @@ import { imageRun, imageSpawnSync } from "../../lab/imageExec";
 import { ADDR } from "../../lab/net";
 import type { LabReport } from "../../lab/run";
 import { leftovers } from "../../lab/teardown";
-import { requireRealTools } from "../real/prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // The attack suite in the lab: the real program (index.ts) brings a member up behind its
 // reserved IP, the edge's 1:1 NAT and the firewall translated from the Firewall resource;

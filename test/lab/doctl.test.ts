@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { toolsRoot } from "../../lab/image";
 import { imageExecArgv } from "../../lab/imageExec";
-import { doctlArgv, keptSessionHooks } from "./keptLab";
+import { doctlArgv, keptSessionHooks } from "../helpers/keptLab";
 
 // biome-ignore lint/suspicious/noExplicitAny: doctl's JSON is inspected field by field
 function doctl(...args: string[]): any {

@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, expect, it } from "vitest";
 import { leftovers } from "../../lab/teardown";
-import { requireRealTools } from "../real/prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // Faults in the lab (issue 5): the lab interrupted by SIGINT or SIGTERM at each step of a run
 // leaves nothing behind. Elsewhere: one upstream of four down is part of

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { defaultCacheDir } from "../../lab/image";
-import { assertLabPrerequisites, hostTimex, runLabCli } from "./helpers";
+import { assertLabPrerequisites, hostTimex, runLabCli } from "../helpers/labCli";
 
 // A user's machine is not ours (issue 11): one `npm run lab`, and the host before and after
 // it — installed packages and their states, enabled units, listening sockets of the host's

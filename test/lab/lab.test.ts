@@ -9,7 +9,7 @@ import {
   hostTimex,
   runLabCli,
   stackWith,
-} from "./helpers";
+} from "../helpers/labCli";
 
 // The lab tier: `npm run lab` end to end, as root. Each run is its own process (one Pulumi
 // program per process). These tests fail, never skip, when root or packages are missing.

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { leftovers } from "../../lab/teardown";
-import { assertLabPrerequisites, at, type CliRun, runLabCli, stackWith } from "./helpers";
+import { assertLabPrerequisites, at, type CliRun, runLabCli, stackWith } from "../helpers/labCli";
 
 // Issue 10 in the lab: a deployer outside sshSourceCidrs is told so at once. (The order of
 // the two phases and a failing pre-check are test/lab/lab.test.ts's first and third runs.)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { assertLabPrerequisites, runLabCli } from "./helpers";
+import { assertLabPrerequisites, runLabCli } from "../helpers/labCli";
 
 // The whole lab (real program, cloud-init droplet, both verification phases) with one
 // falseticker upstream (`--fault-upstream`, lab/upstreams.ts): `pulumi up` still succeeds.

@@ -2,8 +2,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { GOOD_UPSTREAM } from "../../lab/upstreams";
 import { onDropletSchema, outsideSchema } from "../../verify/summary";
 import type { Node } from "../helpers/netns";
+import { requireRealTools } from "../helpers/realTools";
 import { type Paths, TimeWorld } from "../helpers/timekeeping";
-import { requireRealTools } from "../real/prereqs";
 
 // Wide-area paths (issue 13): every link of the member's world delayed, jittered and lossy
 // (lab/guest/linkem.py; this kernel has no sch_netem), one upstream 15 ms slower towards the

@@ -14,7 +14,7 @@ import { GUEST_PATH, parseModuleResults } from "../../lab/droplet";
 import { run } from "../../lab/exec";
 import { defaultCacheDir, toolsRoot } from "../../lab/image";
 import { imageRun } from "../../lab/imageExec";
-import { doctlArgv, keptSessionHooks } from "./keptLab";
+import { doctlArgv, keptSessionHooks } from "../helpers/keptLab";
 
 /** A plausible droplet clock frequency error, ppm, as ntpd writes it (see the seeding below). */
 const DRIFT_PPM = "-7.250";

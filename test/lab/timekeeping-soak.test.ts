@@ -5,8 +5,8 @@ import { compile } from "../../bench/tools";
 import { NOTRACK_RULESET } from "../../cloud-init/userData";
 import { defaultCacheDir } from "../../lab/image";
 import { GOOD_UPSTREAM } from "../../lab/upstreams";
+import { requireRealTools } from "../helpers/realTools";
 import { TimeWorld } from "../helpers/timekeeping";
-import { requireRealTools } from "../real/prereqs";
 
 // Monitor soak (issue 13): three monitor namespaces score the member with
 // `npm run pool -- monitor` (time compressed: a check every 4 s instead of 9 min) while

@@ -3,8 +3,8 @@ import { GOOD_UPSTREAM, type UpstreamKind } from "../../lab/upstreams";
 import type { PeerRow } from "../../verify/parse";
 import { onDropletSchema, outsideSchema } from "../../verify/summary";
 import type { Node } from "../helpers/netns";
+import { requireRealTools } from "../helpers/realTools";
 import { TimeWorld } from "../helpers/timekeeping";
-import { requireRealTools } from "../real/prereqs";
 
 // Wrong upstreams (issue 13): a member with the shipped ntp.conf against real NTPsec
 // upstreams that are 2 s off (lab/clockshift.c), announce a leap second nobody else has,

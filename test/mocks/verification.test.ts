@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { Verification } from "../../components/Verification";
 import { readVerifyScript } from "../../verify/paths";
-import { recorded, testMocks } from "./mocks";
+import { recorded, testMocks } from "../helpers/mocks";
 
 // Realistic last lines of both checks, so the summary is built as in a real `pulumi up`.
 const onDropletLine = JSON.stringify({

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { criticalPath } from "../../bench/criticalPath";
+import { criticalPath } from "../../../bench/criticalPath";
 import {
   criticalSplit,
   LAB_TARGET_SECONDS,
   parseLabTimeline,
   runTimeline,
   summarizeSteps,
-} from "../../bench/labRuns";
-import { mergeResults } from "../../bench/merge";
+} from "../../../bench/labRuns";
+import { mergeResults } from "../../../bench/merge";
 import {
   commandDurations,
   figureSummary,
@@ -16,9 +16,9 @@ import {
   summaryTable,
   targetVerdict,
   timekeepingSection,
-} from "../../bench/render";
-import type { BenchResults, LabRun } from "../../bench/results";
-import { parseFigures, readVitestReport, timekeepingFiles } from "../../bench/timekeeping";
+} from "../../../bench/render";
+import type { BenchResults, LabRun } from "../../../bench/results";
+import { parseFigures, readVitestReport, timekeepingFiles } from "../../../bench/timekeeping";
 
 // A real `npm run lab` log of the dev stack (one member, both verification phases) on this
 // machine, 2026-12-01; lines the timeline does not use are kept, as the lab prints them.

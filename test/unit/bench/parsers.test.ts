@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { capacityVariants, parseLoadOutput, parseSsRcvbuf } from "../../bench/capacity";
+import { capacityVariants, parseLoadOutput, parseSsRcvbuf } from "../../../bench/capacity";
 import {
   benchNtpConf,
   chronySynced,
@@ -9,12 +9,12 @@ import {
   parseUdpSnmp,
   renderChronyConf,
   splitRvPeers,
-} from "../../bench/daemons";
-import { readLabReport } from "../../bench/labRuns";
-import { cpuModel } from "../../bench/machine";
-import { parseEvalLine } from "../../bench/program";
-import { withoutTos } from "../../bench/sync";
-import { renderNtpConf } from "../../cloud-init/ntpConf";
+} from "../../../bench/daemons";
+import { readLabReport } from "../../../bench/labRuns";
+import { cpuModel } from "../../../bench/machine";
+import { parseEvalLine } from "../../../bench/program";
+import { withoutTos } from "../../../bench/sync";
+import { renderNtpConf } from "../../../cloud-init/ntpConf";
 
 // Captured from real daemons on Debian 12 (NTPsec 1.2.2, chrony 4.3) inside the bench's namespaces.
 const CHRONY_TRACKING =

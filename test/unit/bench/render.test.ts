@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { criticalPath, pathTotal } from "../../bench/criticalPath";
+import { criticalPath, pathTotal } from "../../../bench/criticalPath";
 import {
   capacityCell,
   fmtRate,
@@ -8,8 +8,8 @@ import {
   markdownTable,
   renderBenchmarksMd,
   summaryTable,
-} from "../../bench/render";
-import type { BenchResults, CapacityConfig, StepRecord } from "../../bench/results";
+} from "../../../bench/render";
+import type { BenchResults, CapacityConfig, StepRecord } from "../../../bench/results";
 
 const rec = (rate: number, loss: number): StepRecord => ({
   rate,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { growthFactor, LINEAR_GROWTH, median, summarize } from "../../bench/stats";
+import { growthFactor, LINEAR_GROWTH, median, summarize } from "../../../bench/stats";
 import {
   capacityOf,
   lossOf,
@@ -7,7 +7,7 @@ import {
   type StepPlan,
   type StepResult,
   verdictOf,
-} from "../../bench/steps";
+} from "../../../bench/steps";
 
 describe("median / summarize", () => {
   it.each([

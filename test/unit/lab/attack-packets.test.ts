@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { readlinkSync } from "node:fs";
 import { resolve } from "node:path";
 import { describe, expect, it } from "vitest";
-import { addressBlock, anyIpRoutes } from "../../lab/attacks/harness";
+import { addressBlock, anyIpRoutes } from "../../../lab/attacks/harness";
 import {
   amplification,
   arrivalScores,
@@ -17,9 +17,9 @@ import {
   ntpPacket,
   reflectionProbes,
   steadySchedule,
-} from "../../lab/attacks/packets";
-import { LIMITS, reflect } from "../../lab/attacks/senders";
-import { parseHeader } from "../../ntp/client";
+} from "../../../lab/attacks/packets";
+import { LIMITS, reflect } from "../../../lab/attacks/senders";
+import { parseHeader } from "../../../ntp/client";
 
 describe("attack packet builders", () => {
   it("packs leap, version and mode into the first byte (RFC 5905 Figure 8)", () => {
@@ -140,8 +140,8 @@ describe("attack CLI", () => {
     const r = spawnSync(
       process.execPath,
       [
-        resolve(__dirname, "../../node_modules/tsx/dist/cli.mjs"),
-        resolve(__dirname, "../../lab/attacks/cli.ts"),
+        resolve(__dirname, "../../../node_modules/tsx/dist/cli.mjs"),
+        resolve(__dirname, "../../../lab/attacks/cli.ts"),
         JSON.stringify({ kind: "flood", target: "127.0.0.1", count: 1, durationMs: 1 }),
       ],
       {

@@ -13,9 +13,9 @@ import {
   renderSourcesList,
   stalePackages,
   versionGreater,
-} from "../../lab/debian";
-import { leapFileExpiry, leapFileProblem } from "../../lab/leapFile";
-import { dependencyClosure, parseInstalled } from "../helpers/hostPath";
+} from "../../../lab/debian";
+import { leapFileExpiry, leapFileProblem } from "../../../lab/leapFile";
+import { dependencyClosure, parseInstalled } from "../../helpers/hostPath";
 
 // The shape of bookworm-security's InRelease (2026-12-02), shortened.
 const IN_RELEASE = `-----BEGIN PGP SIGNED MESSAGE-----

@@ -1,11 +1,11 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { startDigitalOcean } from "../../lab/do/index";
-import { metadataAnswer, renderMetadataJson } from "../../lab/do/metadata";
-import { RecordingRealiser } from "../../lab/do/realiser";
-import { generateEd25519 } from "../../lab/keys";
-import { ADDR } from "../../lab/net";
+import { startDigitalOcean } from "../../../lab/do/index";
+import { metadataAnswer, renderMetadataJson } from "../../../lab/do/metadata";
+import { RecordingRealiser } from "../../../lab/do/realiser";
+import { generateEd25519 } from "../../../lab/keys";
+import { ADDR } from "../../../lab/net";
 import {
   activeDroplet,
   dropletBody,
@@ -14,7 +14,7 @@ import {
   type TestApi,
   TOKEN,
   until,
-} from "../helpers/doApi";
+} from "../../helpers/doApi";
 
 // The emulated DigitalOcean's server behaviours, through HTTP on 127.0.0.1, with a realiser
 // that records its calls. Sources of each behaviour: lab/do/*.ts comments and docs/digitalocean-api.md.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { labFirewall } from "../../lab/firewall";
-import { renderEdgeMetadata } from "../../lab/forward";
+import { labFirewall } from "../../../lab/firewall";
+import { renderEdgeMetadata } from "../../../lab/forward";
 
 describe("lab edge: metadata service", () => {
   it("translates 169.254.169.254:80 per ingress interface to that droplet's port, and nothing else reaches the ports", () => {

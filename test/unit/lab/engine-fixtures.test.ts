@@ -14,12 +14,14 @@ import {
   parseChangeSummary,
   parseStepEvents,
   resourcesIn,
-} from "../../lab/engine";
-import { judgeReplacement, SCENARIO_NAMES, SCENARIOS } from "../../lab/scenarios";
+} from "../../../lab/engine";
+import { judgeReplacement, SCENARIO_NAMES, SCENARIOS } from "../../../lab/scenarios";
 
 const out = (step: string): string =>
   gunzipSync(
-    readFileSync(join(__dirname, "..", "fixtures", "pulumi-3.248.0", `${step}.stdout.txt.gz`)),
+    readFileSync(
+      join(__dirname, "..", "..", "fixtures", "pulumi-3.248.0", `${step}.stdout.txt.gz`),
+    ),
   ).toString("utf8");
 
 /** A step event as the engine prints it: the URN carries the parent's and the resource's type. */

@@ -21,8 +21,8 @@ import {
   replaceUpstreams,
   resourcesIn,
   setStackSetting,
-} from "../../lab/engine";
-import type { StackConfig } from "../../lab/stack";
+} from "../../../lab/engine";
+import type { StackConfig } from "../../../lab/stack";
 
 // `--engine pulumi` cannot run here (no Pulumi CLI can be installed on this machine): these
 // tests cover what the lab builds for the engine and how it reads the engine's answers.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parseModuleResults, renderDmi, renderDropletCloudCfg } from "../../lab/droplet";
+import { parseModuleResults, renderDmi, renderDropletCloudCfg } from "../../../lab/droplet";
 import {
   covers,
   nftPorts,
@@ -8,8 +8,8 @@ import {
   renderEdgeNat,
   splitAddresses,
   translateRule,
-} from "../../lab/firewall";
-import { resizeMembers } from "../../lab/stack";
+} from "../../../lab/firewall";
+import { resizeMembers } from "../../../lab/stack";
 
 describe("lab firewall translation", () => {
   it.each([

@@ -10,8 +10,8 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DebianSuite } from "../../lab/debian";
-import { type BuiltFrom, staleness } from "../../lab/image";
+import type { DebianSuite } from "../../../lab/debian";
+import { type BuiltFrom, staleness } from "../../../lab/image";
 
 const files = new Map<string, Buffer>();
 let server: Server;

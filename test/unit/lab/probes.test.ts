@@ -6,7 +6,7 @@ import {
   parseProbes,
   probeFailures,
   probeFigures,
-} from "../../lab/probes";
+} from "../../../lab/probes";
 
 const T0 = 1_800_000_000_000;
 const probe = (s: number, family: string, verdict?: string): Probe => ({

@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DigitalOcean, startDigitalOcean } from "../../lab/do/index";
-import { RecordingRealiser } from "../../lab/do/realiser";
-import { generateEd25519 } from "../../lab/keys";
-import { ApiClient, type ApiEndpoint } from "../../lab/provider/client";
-import { PROVIDER_INVOKES, PROVIDER_RESOURCES } from "../../lab/provider/index";
-import { DROPLET_INPUTS } from "./lab-fixtures";
+import { type DigitalOcean, startDigitalOcean } from "../../../lab/do/index";
+import { RecordingRealiser } from "../../../lab/do/realiser";
+import { generateEd25519 } from "../../../lab/keys";
+import { ApiClient, type ApiEndpoint } from "../../../lab/provider/client";
+import { PROVIDER_INVOKES, PROVIDER_RESOURCES } from "../../../lab/provider/index";
+import { DROPLET_INPUTS } from "../../helpers/labFixtures";
 
 const TOKEN = "driver-test-token";
 let dir = "";

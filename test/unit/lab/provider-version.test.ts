@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { MIRRORED_PROVIDER } from "../../lab/provider/index";
+import { MIRRORED_PROVIDER } from "../../../lab/provider/index";
 
-const ROOT = join(__dirname, "..", "..");
+const ROOT = join(__dirname, "..", "..", "..");
 const json = (p: string) =>
   JSON.parse(readFileSync(join(ROOT, p), "utf8")) as {
     version?: string;

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { waitForState } from "../../lab/provider/client";
-import { dropletCreateRequest } from "../../lab/provider/droplet";
-import { firewallRequest } from "../../lab/provider/firewall";
-import { matches } from "../../lab/provider/sshKeys";
-import { DROPLET_INPUTS } from "./lab-fixtures";
+import { waitForState } from "../../../lab/provider/client";
+import { dropletCreateRequest } from "../../../lab/provider/droplet";
+import { firewallRequest } from "../../../lab/provider/firewall";
+import { matches } from "../../../lab/provider/sshKeys";
+import { DROPLET_INPUTS } from "../../helpers/labFixtures";
 
 // The driver's request shapes and StateChangeConf, against what
 // terraform-provider-digitalocean v2.99.1 sends and does (files cited in lab/provider/).

@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { nextMonthStart, renderLeapFile } from "../../lab/leapFile";
+import { nextMonthStart, renderLeapFile } from "../../../lab/leapFile";
 import {
   GOOD_UPSTREAM,
   parseUpstreamKind,
   renderUpstreamConf,
   upstreamLaunch,
-} from "../../lab/upstreams";
+} from "../../../lab/upstreams";
 
 // A leap-seconds.list in the IERS layout: #$ (last update), #@ (expiry), data, #h (hash).
 const LIST = [

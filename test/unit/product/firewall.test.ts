@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildFirewallRules, MAX_FIREWALL_RULES } from "../../components/firewallRules";
+import { buildFirewallRules, MAX_FIREWALL_RULES } from "../../../components/firewallRules";
 
 describe("buildFirewallRules", () => {
   it("opens NTP to the world, SSH to the given CIDRs, and the outbound needs", () => {

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 // ntp/ holds the pool's rules that the product, the policy pack and the lab share: it must
 // load without a Pulumi runtime and without the code that uses it.
 
-const NTP_DIR = join(__dirname, "..", "..", "ntp");
+const NTP_DIR = join(__dirname, "..", "..", "..", "ntp");
 const FILES = readdirSync(NTP_DIR).filter((f) => f.endsWith(".ts"));
 
 function imports(file: string): string[] {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { renderNtpConf } from "../../cloud-init/ntpConf";
-import { renderUserData } from "../../cloud-init/userData";
-import { ntpConfDirectives, ntpConfOf, upstreamNames } from "../../ntp/userData";
+import { renderNtpConf } from "../../../cloud-init/ntpConf";
+import { renderUserData } from "../../../cloud-init/userData";
+import { ntpConfDirectives, ntpConfOf, upstreamNames } from "../../../ntp/userData";
 
 // The one reader of rendered user-data (ntp/userData.ts): the policy pack checks the
 // ntp.conf it finds, the lab starts an upstream per name in it.

@@ -7,11 +7,11 @@ import type {
 } from "@pulumi/policy";
 import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { renderNtpConf } from "../../cloud-init/ntpConf";
-import { renderUserData } from "../../cloud-init/userData";
-import { buildFirewallRules } from "../../components/firewallRules";
-import { ntpConfOf } from "../../ntp/userData";
-import { policies } from "../../policy/policies";
+import { renderNtpConf } from "../../../cloud-init/ntpConf";
+import { renderUserData } from "../../../cloud-init/userData";
+import { buildFirewallRules } from "../../../components/firewallRules";
+import { ntpConfOf } from "../../../ntp/userData";
+import { policies } from "../../../policy/policies";
 import {
   checkDropletUserData,
   checkFirewall,
@@ -20,7 +20,7 @@ import {
   checkSshExposure,
   type StackResource,
   TYPES,
-} from "../../policy/rules";
+} from "../../../policy/rules";
 
 const UPSTREAMS = ["ntp1.example.net", "ntp2.example.net", "ntp3.example.org", "192.0.2.44"];
 

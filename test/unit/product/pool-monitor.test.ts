@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { classify, type NtpHeader, type NtpSample, NtpTimeoutError } from "../../ntp/client";
-import { type CheckOutcome, monitorStep, nextScore } from "../../ntp/poolRules";
-import { judgeSlots, type MonitorDeps, runMonitor } from "../../pool/monitor";
-import { fakeHeader } from "./pool-fakes";
+import { classify, type NtpHeader, type NtpSample, NtpTimeoutError } from "../../../ntp/client";
+import { type CheckOutcome, monitorStep, nextScore } from "../../../ntp/poolRules";
+import { judgeSlots, type MonitorDeps, runMonitor } from "../../../pool/monitor";
+import { fakeHeader } from "../../helpers/poolFakes";
 
 const answer = (offsetMs: number, stratum = 2): CheckOutcome => ({
   kind: "answer",

@@ -8,16 +8,16 @@ import {
   NtpTimeoutError,
   parseHeader,
   queryNtp,
-} from "../../ntp/client";
-import { runCli } from "../../pool/cli";
-import { loadStackOutputs, parseStackOutputs, parseStackOutputsText } from "../../pool/outputs";
+} from "../../../ntp/client";
+import { runCli } from "../../../pool/cli";
+import { loadStackOutputs, parseStackOutputs, parseStackOutputsText } from "../../../pool/outputs";
 import {
   monthlyEgressGB,
   type ProbeOutcome,
   probeAddress,
   renderRegistration,
-} from "../../pool/register";
-import { type FakeNtpServer, startFakeNtp } from "./pool-fakes";
+} from "../../../pool/register";
+import { type FakeNtpServer, startFakeNtp } from "../../helpers/poolFakes";
 
 const servers: FakeNtpServer[] = [];
 afterEach(async () => {

@@ -6,12 +6,12 @@ import {
   NtpTimeoutError,
   Pacer,
   type QueryOptions,
-} from "../../ntp/client";
-import { judgeCheck, POOL_RULES } from "../../ntp/poolRules";
-import { judgeSlots, type MonitorDeps, runMonitor } from "../../pool/monitor";
-import { probeAddress } from "../../pool/register";
-import { CheckFailure, type OutsideDeps, runOutsideCheck } from "../../verify/outsideCheck";
-import { fakeHeader, virtualClock } from "./pool-fakes";
+} from "../../../ntp/client";
+import { judgeCheck, POOL_RULES } from "../../../ntp/poolRules";
+import { judgeSlots, type MonitorDeps, runMonitor } from "../../../pool/monitor";
+import { probeAddress } from "../../../pool/register";
+import { CheckFailure, type OutsideDeps, runOutsideCheck } from "../../../verify/outsideCheck";
+import { fakeHeader, virtualClock } from "../../helpers/poolFakes";
 
 // One check, every sample of it the same answer, judged by each of the project's former
 // judges: the outside check (verify/outsideCheck.ts), `pool register` (pool/register.ts),

@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { renderSvgChart, renderTerminalChart, SVG_LAYOUT } from "../../pool/chart";
-import { runCli } from "../../pool/cli";
-import { fetchScores, parseScores, scoresUrl, summariseScores } from "../../pool/scores";
-import { effectiveWatchInterval, statusOnce, svgPathFor, watchStatus } from "../../pool/status";
-import { type FakeScoreApi, scoreBody, startFakeScoreApi } from "./pool-fakes";
+import { renderSvgChart, renderTerminalChart, SVG_LAYOUT } from "../../../pool/chart";
+import { runCli } from "../../../pool/cli";
+import { fetchScores, parseScores, scoresUrl, summariseScores } from "../../../pool/scores";
+import { effectiveWatchInterval, statusOnce, svgPathFor, watchStatus } from "../../../pool/status";
+import { type FakeScoreApi, scoreBody, startFakeScoreApi } from "../../helpers/poolFakes";
 
 const apis: FakeScoreApi[] = [];
 afterEach(async () => {

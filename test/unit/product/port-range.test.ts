@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { nftPorts } from "../../lab/firewall";
-import { ALL_PORTS, parsePortRange, portRangeCovers } from "../../ntp/portRange";
-import { checkFirewall } from "../../policy/rules";
+import { nftPorts } from "../../../lab/firewall";
+import { ALL_PORTS, parsePortRange, portRangeCovers } from "../../../ntp/portRange";
+import { checkFirewall } from "../../../policy/rules";
 
 // One reading of a DigitalOcean port range (ntp/portRange.ts). Before it, the policy pack
 // read "0" as port 0 (a rule the API opens to every port failed the NTP rule), while the

@@ -6,8 +6,8 @@ import {
   catalogProblems,
   regionChangeProblems,
   resolveAdminKeys,
-} from "../../components/preflightRules";
-import type { MemberConfig } from "../../components/validate";
+} from "../../../components/preflightRules";
+import type { MemberConfig } from "../../../components/validate";
 
 const member = (name: string, region: string): MemberConfig => ({
   name,

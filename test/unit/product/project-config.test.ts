@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { DEFAULTS } from "../../components/defaults";
-import { parseFleetConfig } from "../../components/validate";
+import { DEFAULTS } from "../../../components/defaults";
+import { parseFleetConfig } from "../../../components/validate";
 
 /**
  * `Pulumi.yaml`'s config block as the engine reads it. The engine requires every declared key
@@ -10,7 +10,7 @@ import { parseFleetConfig } from "../../components/validate";
  * configuration value 'x'"), and sets each default onto the stack config before the program
  * runs (pulumi/pulumi sdk/go/common/workspace/config.go, mergeConfig).
  */
-const project = parse(readFileSync(`${__dirname}/../../Pulumi.yaml`, "utf8")) as {
+const project = parse(readFileSync(`${__dirname}/../../../Pulumi.yaml`, "utf8")) as {
   config: Record<string, { type: string; default?: unknown; value?: unknown }>;
 };
 

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { renderNtpConf, renderNtpsecDefaults } from "../../cloud-init/ntpConf";
+import { renderNtpConf, renderNtpsecDefaults } from "../../../cloud-init/ntpConf";
 import {
   INSTALL_SCRIPT,
   renderUserData,
   UDP_BUFFER_SYSCTL_PATH,
   USER_DATA_LIMIT_BYTES,
-} from "../../cloud-init/userData";
+} from "../../../cloud-init/userData";
 
 const UPSTREAMS = ["ntp1.time.nl", "ptbtime1.ptb.de", "ptbtime2.ptb.de", "sth1.ntp.se"];
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkUpstream, isPoolNtpName } from "../../ntp/upstreamRules";
+import { checkUpstream, isPoolNtpName } from "../../../ntp/upstreamRules";
 
 // The pool's upstream rules (ntp/upstreamRules.ts), which both the stack's settings
 // (components/validate.ts) and the policy pack (policy/rules.ts) apply.

@@ -1,8 +1,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { DEFAULTS } from "../../components/defaults";
-import { ConfigError, checkCidr, parseFleetConfig, SETTING_NAMES } from "../../components/validate";
+import { DEFAULTS } from "../../../components/defaults";
+import {
+  ConfigError,
+  checkCidr,
+  parseFleetConfig,
+  SETTING_NAMES,
+} from "../../../components/validate";
 
 const BASE = {
   members: [{ name: "ams-1", region: "ams3" }],
@@ -132,7 +137,7 @@ describe("checkCidr", () => {
 });
 
 describe("Pulumi.yaml", () => {
-  const project = parse(readFileSync(`${__dirname}/../../Pulumi.yaml`, "utf8")) as {
+  const project = parse(readFileSync(`${__dirname}/../../../Pulumi.yaml`, "utf8")) as {
     name: string;
     config: Record<string, { type: string; description: string; default?: unknown }>;
   };
@@ -154,7 +159,7 @@ describe("Pulumi.yaml", () => {
   });
 
   it("the example stack is valid", () => {
-    const stack = parse(readFileSync(`${__dirname}/../../Pulumi.dev.yaml`, "utf8")) as {
+    const stack = parse(readFileSync(`${__dirname}/../../../Pulumi.dev.yaml`, "utf8")) as {
       config: Record<string, unknown>;
     };
     const raw = Object.fromEntries(

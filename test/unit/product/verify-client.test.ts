@@ -7,8 +7,8 @@ import {
   offsetAndDelay,
   Pacer,
   parseHeader,
-} from "../../ntp/client";
-import { fakeHeader } from "./pool-fakes";
+} from "../../../ntp/client";
+import { fakeHeader } from "../../helpers/poolFakes";
 
 /** A server reply as NTPsec would send it; fields in wire form. */
 function reply(opts: { leap?: number; stratum: number; refid: Buffer; origin?: bigint }): Buffer {

@@ -4,8 +4,8 @@ import {
   renderRemoteVerifyCommand,
   shellJoin,
   shellQuote,
-} from "../../verify/commands";
-import { combineSummary, lastJsonLine } from "../../verify/summary";
+} from "../../../verify/commands";
+import { combineSummary, lastJsonLine } from "../../../verify/summary";
 
 describe("shellQuote", () => {
   it.each([

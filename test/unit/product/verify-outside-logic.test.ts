@@ -6,15 +6,15 @@ import {
   NtpTimeoutError,
   Pacer,
   type QueryOptions,
-} from "../../ntp/client";
+} from "../../../ntp/client";
 import {
   CheckFailure,
   type OutsideDeps,
   runOutsideCheck,
   type TcpProbe,
   waitForReach,
-} from "../../verify/outsideCheck";
-import { fakeHeader, virtualClock } from "./pool-fakes";
+} from "../../../verify/outsideCheck";
+import { fakeHeader, virtualClock } from "../../helpers/poolFakes";
 
 // The decision logic of the outside check with scripted answers; the same code runs against
 // real ntpd in test/real/verify-outside.test.ts.

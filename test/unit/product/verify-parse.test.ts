@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { parseNtpdig, parseNtpqPeers, parseNtpqRv, parseVarList } from "../../verify/parse";
+import { parseNtpdig, parseNtpqPeers, parseNtpqRv, parseVarList } from "../../../verify/parse";
 
 const fixture = (name: string): string =>
-  readFileSync(path.join(__dirname, "..", "fixtures", "ntpsec-1.2.2", name), "utf8");
+  readFileSync(path.join(__dirname, "..", "..", "fixtures", "ntpsec-1.2.2", name), "utf8");
 
 describe("parseNtpqPeers (real ntpq -p output)", () => {
   it("reads a synchronised member's table: tally, reach in octal, millisecond columns", () => {

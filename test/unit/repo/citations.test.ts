@@ -23,7 +23,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, normalize, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 
-const ROOT = join(__dirname, "..", "..");
+const ROOT = join(__dirname, "..", "..", "..");
 const SELF = relative(ROOT, __filename).split("\\").join("/");
 const SCANNED = /\.(ts|mts|md|sh|py|yaml|yml|c|cjs)$/;
 

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { HOST_PACKAGES } from "../../lab/prereqs";
+import { HOST_PACKAGES } from "../../../lab/prereqs";
 
-const ROOT = path.join(__dirname, "..", "..");
+const ROOT = path.join(__dirname, "..", "..", "..");
 
 /** The text of section `## title` of a Markdown file (up to the next `## `). */
 function section(file: string, title: string): string {
