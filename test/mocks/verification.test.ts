@@ -131,7 +131,14 @@ describe("Verification component", () => {
     const { v } = build();
     await value(v.summary);
     await settle();
-    for (const c of recorded.filter((x) => x.type.startsWith("command:"))) {
+    const cmds = recorded.filter((x) => x.type.startsWith("command:"));
+    // The three commands are there: with none recorded the loop would assert nothing.
+    expect(cmds.map((c) => c.name).sort()).toEqual([
+      "a-verify-on-droplet",
+      "a-verify-outside",
+      "a-verify-reach",
+    ]);
+    for (const c of cmds) {
       expect([c.name, c.customTimeouts]).toEqual([c.name, { create: "390s", update: "390s" }]);
     }
   });

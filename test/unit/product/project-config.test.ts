@@ -49,10 +49,14 @@ describe("Pulumi.yaml's declared config, as the engine applies it", () => {
   });
 
   it("declares each default with the value of components/defaults.ts", () => {
+    const checked: string[] = [];
     for (const [key, decl] of Object.entries(project.config)) {
       if (key in REQUIRED_BY_DESIGN) continue;
       expect(decl.default, key).toEqual(DEFAULTS[key as keyof typeof DEFAULTS]);
+      checked.push(key);
     }
+    // Every default was compared: an unread or emptied config block must not pass.
+    expect(checked.sort()).toEqual(Object.keys(DEFAULTS).sort());
   });
 
   // The smallest stack README's "Configuration" allows: members with their own upstreams,
