@@ -206,8 +206,9 @@ FIGURE late-dns: {"nameResolvableAfterStartSeconds":30,"answeringPeerAfterPublis
 describe("time-keeping figures", () => {
   it("lists the scenario files", () => {
     const files = timekeepingFiles();
-    expect(files).toContain("test/lab/timekeeping-upstreams.test.ts");
-    expect(files.every((f) => /^test\/lab\/timekeeping-.+\.test\.ts$/.test(f))).toBe(true);
+    expect(files).toContain("test/lab/timekeeping-restart.test.ts");
+    expect(files).toContain("test/lab-long/timekeeping-upstreams.test.ts");
+    expect(files.every((f) => /^test\/lab(-long)?\/timekeeping-.+\.test\.ts$/.test(f))).toBe(true);
   });
 
   it("collects FIGURE lines with the file they came from", () => {
