@@ -15,23 +15,47 @@ export interface KeptLab {
   readonly ns: string;
   readonly prefix: string;
   readonly child: ChildProcess;
+  /** The CLI's exit code, once it has ended (after stopKeptLab). */
+  readonly exited: Promise<number | null>;
   /** Everything the lab printed so far. */
   out(): string;
 }
 
+/** What a kept lab is started with, besides `--keep`. */
+export interface KeptLabOptions {
+  /** More arguments of `npm run lab` (e.g. `--report <file>`). */
+  readonly args?: readonly string[];
+  /** Called with each whole line the lab prints, from the start. */
+  readonly onLine?: (line: string, child: ChildProcess) => void;
+}
+
 /** Starts `npm run lab -- --keep` and resolves once it printed the API URL, token and namespace. */
-export function startKeptLab(): Promise<KeptLab> {
+export function startKeptLab(opts: KeptLabOptions = {}): Promise<KeptLab> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [join(ROOT, "node_modules/tsx/dist/cli.mjs"), join(ROOT, "lab/cli.ts"), "--keep"],
+      [
+        join(ROOT, "node_modules/tsx/dist/cli.mjs"),
+        join(ROOT, "lab/cli.ts"),
+        "--keep",
+        ...(opts.args ?? []),
+      ],
       { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] },
     );
+    const exited = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
     let out = "";
+    let buf = "";
     const got: { url?: string; token?: string; ns?: string; prefix?: string } = {};
     let done = false;
     const onData = (b: Buffer) => {
       out += b.toString();
+      buf += b.toString();
+      let i = buf.indexOf("\n");
+      while (i >= 0) {
+        opts.onLine?.(buf.slice(0, i), child);
+        buf = buf.slice(i + 1);
+        i = buf.indexOf("\n");
+      }
       got.url ??= /^DIGITALOCEAN_API_URL=(\S+)$/m.exec(out)?.[1];
       got.token ??= /^DIGITALOCEAN_ACCESS_TOKEN=(\S+)$/m.exec(out)?.[1];
       got.ns ??= /^deployer namespace: (\S+)$/m.exec(out)?.[1];
@@ -44,6 +68,7 @@ export function startKeptLab(): Promise<KeptLab> {
           ns: got.ns,
           prefix: got.prefix,
           child,
+          exited,
           out: () => out,
         });
       }
@@ -92,11 +117,14 @@ export interface KeptSession {
 }
 
 /** Checks the prerequisites, installs doctl if needed and starts a kept lab. */
-export async function openKeptSession(tag: string): Promise<KeptSession> {
+export async function openKeptSession(
+  tag: string,
+  opts: KeptLabOptions = {},
+): Promise<KeptSession> {
   assertLabPrerequisites();
   const doctlBin = ensureDoctl().bin;
   const home = mkdtempSync(join(tmpdir(), `ntp-lab-${tag}-`));
-  return { lab: await startKeptLab(), doctlBin, home };
+  return { lab: await startKeptLab(opts), doctlBin, home };
 }
 
 /** Tears the kept lab down; returns what the run left behind (all lists must be empty). */

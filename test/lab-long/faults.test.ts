@@ -9,8 +9,8 @@ import { requireRealTools } from "../helpers/realTools";
 
 // Faults in the lab (issue 5): the lab interrupted by SIGINT or SIGTERM at each step of a run
 // leaves nothing behind. Elsewhere: one upstream of four down is part of
-// test/lab/attacks.test.ts's run; all upstreams unreachable (verification fails within
-// verifyTimeoutSeconds, saying so) and SIGTERM during the boot are test/lab/lab.test.ts's.
+// test/lab-long/attacks.test.ts's run; all upstreams unreachable (verification fails within
+// verifyTimeoutSeconds, saying so) is test/lab/lab.test.ts's.
 
 const ROOT = resolve(__dirname, "..", "..");
 const dirs: string[] = [];
