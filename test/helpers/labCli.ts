@@ -2,10 +2,12 @@ import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { expect } from "vitest";
 import { toolsRoot } from "../../lab/image";
 import { imageSpawnSync } from "../../lab/imageExec";
 import { missingPackages, notRunnable } from "../../lab/prereqs";
 import type { LabReport } from "../../lab/run";
+import { leftovers } from "../../lab/teardown";
 
 export const ROOT = resolve(__dirname, "..", "..");
 
@@ -117,4 +119,15 @@ export function at(run: CliRun, re: RegExp): number | undefined {
   const line = run.out.split("\n").find((l) => re.test(l));
   const s = line && /^\[\s*([\d.]+) s\]/.exec(line)?.[1];
   return s ? Number(s) : undefined;
+}
+
+/** The run named its prefix and left nothing of it behind (namespaces, mounts, processes). */
+export function expectClean(run: CliRun): void {
+  expect(run.prefix, `no run prefix in output:\n${run.out.slice(0, 2000)}`).toMatch(/^ntpl-/);
+  expect(leftovers(run.prefix)).toEqual({
+    namespaces: [],
+    etcNetns: [],
+    processes: [],
+    mounts: [],
+  });
 }

@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultCacheDir, toolsRoot } from "../../lab/image";
 import { imageExecArgv } from "../../lab/imageExec";
 import type { LabReport } from "../../lab/run";
-import { leftovers } from "../../lab/teardown";
 import {
   DAEMON_PORTS,
   hostState,
@@ -17,7 +16,14 @@ import {
   watchRun,
 } from "../helpers/hostState";
 import { doctlArgv, type KeptSession, openKeptSession, stopKeptLab } from "../helpers/keptLab";
-import { assertLabPrerequisites, at, type CliRun, runLabCli, stackWith } from "../helpers/labCli";
+import {
+  assertLabPrerequisites,
+  at,
+  type CliRun,
+  expectClean,
+  runLabCli,
+  stackWith,
+} from "../helpers/labCli";
 
 // The lab tier: `npm run lab` end to end, as root. Each run is its own process (one Pulumi
 // program per process). These tests fail, never skip, when root or packages are missing.
@@ -30,16 +36,6 @@ import { assertLabPrerequisites, at, type CliRun, runLabCli, stackWith } from ".
 // test/lab-long/attacks.test.ts's run (verified, the fault logged); SIGINT and SIGTERM at each
 // step, mid-boot included, are test/lab-long/faults.test.ts's; several members in parallel
 // are test/lab-long/timekeeping-lab.test.ts's.
-
-function expectClean(run: CliRun): void {
-  expect(run.prefix, `no run prefix in output:\n${run.out.slice(0, 2000)}`).toMatch(/^ntpl-/);
-  expect(leftovers(run.prefix)).toEqual({
-    namespaces: [],
-    etcNetns: [],
-    processes: [],
-    mounts: [],
-  });
-}
 
 const reportDir = mkdtempSync(join(tmpdir(), "ntp-lab-test-"));
 const reportPath = join(reportDir, "report.json");
