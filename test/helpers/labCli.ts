@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { expect } from "vitest";
+import { expect, onTestFinished } from "vitest";
 import { toolsRoot } from "../../lab/image";
 import { imageSpawnSync } from "../../lab/imageExec";
 import { missingPackages, notRunnable } from "../../lab/prereqs";
@@ -74,14 +74,20 @@ export function runLabCli(
       } catch {
         report = undefined;
       }
+      // The report is read: nothing of the run stays in the temporary directory.
+      rmSync(dir, { recursive: true, force: true });
       res({ code, signal, out, prefix, report });
     });
   });
 }
 
-/** A copy of the project files with a stack file of our own (e.g. a shorter verify bound). */
+/**
+ * A copy of the project files with a stack file of our own (e.g. a shorter verify bound),
+ * removed when the calling test ends.
+ */
 export function stackWith(extraYaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), "ntp-lab-stack-"));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   const file = join(dir, "Pulumi.labtest.yaml");
   writeFileSync(
