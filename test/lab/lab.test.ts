@@ -34,8 +34,8 @@ import {
 // while it is up, then a line on stdin ends it as a user would, and its output, report and
 // the host before and after it are inspected. Elsewhere: one upstream of four down is
 // test/lab-long/attacks.test.ts's run (verified, the fault logged); SIGINT and SIGTERM at each
-// step, mid-boot included, are test/lab-long/faults.test.ts's; several members in parallel
-// are test/lab-long/timekeeping-lab.test.ts's.
+// step, mid-boot included, are test/lab-long/faults.test.ts's; three members in parallel are
+// test/lab-long/members.test.ts's.
 
 const reportDir = mkdtempSync(join(tmpdir(), "ntp-lab-test-"));
 const reportPath = join(reportDir, "report.json");
