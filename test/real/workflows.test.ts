@@ -166,8 +166,22 @@ describe("pr.yml", () => {
     ]);
     const lab = wf.jobs["real-and-lab"];
     expect(lab?.container).toMatchObject({ image: "debian:bookworm", options: "--privileged" });
-    expect(lab?.steps.map((s) => s.run)).toContain("npx vitest run --project real --project lab");
+    expect(lab?.steps.map((s) => s.run)).toContain(
+      "npx vitest run --project real --project lab --project lab-long",
+    );
     expect(wf.jobs.preview?.needs).toEqual(["check", "real-and-lab", "lab-rehearsal"]);
+  });
+
+  it("runs every vitest project of vitest.config.mts: none is left out", () => {
+    const config = readFileSync(join(ROOT, "vitest.config.mts"), "utf8");
+    const projects = [...config.matchAll(/\bname: "([\w-]+)"/g)].map((m) => m[1]).sort();
+    expect(projects).toEqual(["lab", "lab-long", "mocks", "real", "unit"]);
+    const run = Object.values(wf.jobs)
+      .flatMap((j) => j.steps.map((s) => s.run ?? ""))
+      .filter((r) => r.startsWith("npx vitest run "))
+      .flatMap((r) => [...r.matchAll(/--project (\S+)/g)].map((m) => m[1]))
+      .sort();
+    expect(run).toEqual(projects);
   });
 
   it("rehearses pulumi up in the lab as root with the real Pulumi CLI before the preview", () => {
