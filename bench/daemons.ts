@@ -275,7 +275,7 @@ export class BenchNet {
         dir,
       ),
     );
-    // Unpacked into the tools image, not installed (lab/image.ts TOOLS_UNPACKED).
+    // Unpacked into the tools image, not installed (lab/imageRecipe.ts TOOLS_UNPACKED).
     const chronyc = "/usr/bin/chronyc";
     // -d: foreground, log to stderr (no syslog socket in a namespace); -u root: the
     // package's _chrony user was never created (no maintainer scripts ran).

@@ -9,7 +9,7 @@ import { growthFactor, LINEAR_GROWTH, median } from "./stats";
 import { ROOT } from "./tools";
 
 const TSX_CLI = path.join(ROOT, "node_modules", "tsx", "dist", "cli.mjs");
-export const PROGRAM_SIZES = [1, 10, 50] as const;
+const PROGRAM_SIZES = [1, 10, 50] as const;
 
 /** Parses evalProgram's line `{ members, resources, ms }`. */
 export function parseEvalLine(text: string): { members: number; resources: number; ms: number } {

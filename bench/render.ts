@@ -192,7 +192,7 @@ function syncSection(s: SyncResults): string {
 }
 
 /** "measured 2026-12-01T23:10Z by `…`, load 1.2 1.5 2.0 → 2.4 2.1 2.2". */
-export function measuredLine(m: Measured | undefined): string {
+function measuredLine(m: Measured | undefined): string {
   if (!m) return "";
   return `Measured ${m.date.slice(0, 16)}Z by \`${m.command}\` in ${(m.seconds / 60).toFixed(1)} min on ${hostOf(m)}; host load average (1/5/15 min) ${m.loadStart} at the start, ${m.loadEnd} at the end (other jobs shared the host).`;
 }
@@ -521,7 +521,7 @@ export function timekeepingSection(t: TimekeepingResults): string {
   return parts.join("\n");
 }
 
-export function criticalPathSection(firstSync: number | null, lab?: LabResults): string {
+function criticalPathSection(firstSync: number | null, lab?: LabResults): string {
   const steps = criticalPath(firstSync, {
     precheckAfterSync: lab?.steps?.split?.precheckAfterSync?.median ?? null,
     postcheck: lab?.steps?.split?.postcheck?.median ?? null,

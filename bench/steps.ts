@@ -10,7 +10,7 @@ export const LOSS_LIMIT = 0.01;
  * A step whose generator reached less than this share of the target rate measures the
  * generator, not the daemon: it is neither a pass nor a fail, and the climb stops there.
  */
-export const GENERATOR_SHORTFALL = 0.97;
+const GENERATOR_SHORTFALL = 0.97;
 
 /** What the generator reports for one step (bench/ntpload.c), plus the target. */
 export interface StepResult {

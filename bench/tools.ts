@@ -1,7 +1,7 @@
 /**
  * Tools the bench builds into its cache (`.bench-cache`, or $NTP_BENCH_CACHE): the load
  * generator and the socket-buffer shim (compiled with gcc, keyed by source hash). The daemons
- * (ntpd, chronyd) and their clients run from the lab's tools image (lab/image.ts: chrony is
+ * (ntpd, chronyd) and their clients run from the lab's tools image (lab/imageRecipe.ts: chrony is
  * unpacked there next to ntpsec, both being `time-daemon` — docs/lab-mechanisms.md#host-packages).
  */
 import { spawnSync } from "node:child_process";

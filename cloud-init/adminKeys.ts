@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { shellJoin } from "../verify/commands";
 
-export const ADMIN_KEYS_SCRIPT_PATH = path.join(__dirname, "scripts", "ntppool-admin-keys.sh");
+const ADMIN_KEYS_SCRIPT_PATH = path.join(__dirname, "scripts", "ntppool-admin-keys.sh");
 
 export function readAdminKeysScript(): string {
   return readFileSync(ADMIN_KEYS_SCRIPT_PATH, "utf8");

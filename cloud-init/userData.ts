@@ -13,7 +13,7 @@ export interface UserDataInput {
   readonly reservedIpv6?: string;
 }
 
-export const INSTALL_SCRIPT_PATH = "/usr/local/sbin/ntppool-install";
+const INSTALL_SCRIPT_PATH = "/usr/local/sbin/ntppool-install";
 
 /** The first-boot install script, shipped as a file so shellcheck can read it. */
 export const INSTALL_SCRIPT = readFileSync(
@@ -121,7 +121,7 @@ export const UDP_BUFFER_SYSCTL_PATH = "/etc/sysctl.d/60-ntppool-udp.conf";
  * to the generator's limit; on a quiet host 1 MiB gave the highest loss-free rate (77k/s vs
  * 69k/s default), and 4 MiB a lower one (50k/s: a deeper queue of colder packets). 1 MiB.
  */
-export const UDP_BUFFER_SYSCTL = [
+const UDP_BUFFER_SYSCTL = [
   "# Written by ntp-pool: room for bursts of NTP requests in ntpd's sockets (BENCHMARKS.md).",
   "net.core.rmem_default = 1048576",
   "",
@@ -133,7 +133,7 @@ export const UDP_BUFFER_SYSCTL = [
  * 50unattended-upgrades; docs/timekeeping.md#the-leap-second-file-for-years says what that
  * means for tzdata).
  */
-export const AUTO_UPGRADES = [
+const AUTO_UPGRADES = [
   'APT::Periodic::Update-Package-Lists "1";',
   'APT::Periodic::Unattended-Upgrade "1";',
   "",

@@ -1,10 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, type FleetConfig, parseFleetConfig, type SettingName } from "./validate";
 
-export type { FleetConfig, MemberConfig } from "./validate";
+export type { FleetConfig } from "./validate";
 
 /** The project's config namespace (`ntp-pool:members`, ...), from `Pulumi.yaml`'s name. */
-export const CONFIG_NAMESPACE = "ntp-pool";
+const CONFIG_NAMESPACE = "ntp-pool";
 
 /**
  * Settings read as plain text; every other one is JSON (lists, mappings, numbers, booleans).

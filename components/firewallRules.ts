@@ -7,7 +7,7 @@
  */
 
 /** Matches DigitalOcean's `FirewallInboundRule`. */
-export interface InboundRule {
+interface InboundRule {
   readonly protocol: "tcp" | "udp" | "icmp";
   /** A port or range ("123", "1-65535"); absent for ICMP. */
   readonly portRange?: string;
@@ -15,7 +15,7 @@ export interface InboundRule {
 }
 
 /** Matches DigitalOcean's `FirewallOutboundRule`. */
-export interface OutboundRule {
+interface OutboundRule {
   readonly protocol: "tcp" | "udp" | "icmp";
   readonly portRange?: string;
   readonly destinationAddresses: readonly string[];
@@ -26,7 +26,7 @@ export interface FirewallRules {
   readonly outboundRules: readonly OutboundRule[];
 }
 
-export const EVERYWHERE: readonly string[] = ["0.0.0.0/0", "::/0"];
+const EVERYWHERE: readonly string[] = ["0.0.0.0/0", "::/0"];
 
 /** DigitalOcean's limit per firewall (docs: "Limits"). */
 export const MAX_FIREWALL_RULES = 50;

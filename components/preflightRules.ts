@@ -106,7 +106,7 @@ export function resolveAdminKeys(
 }
 
 /** A region as `digitalocean.getRegions` returns it (GET /v2/regions). */
-export interface CatalogRegion {
+interface CatalogRegion {
   readonly slug: string;
   /** Whether new droplets can be created there. */
   readonly available: boolean;
@@ -115,14 +115,14 @@ export interface CatalogRegion {
 }
 
 /** A droplet size as `digitalocean.getSizes` returns it (GET /v2/sizes). */
-export interface CatalogSize {
+interface CatalogSize {
   readonly slug: string;
   readonly available: boolean;
   readonly regions: readonly string[];
 }
 
 /** An image as `digitalocean.getImages` returns it (GET /v2/images). */
-export interface CatalogImage {
+interface CatalogImage {
   readonly slug: string;
   readonly regions: readonly string[];
 }

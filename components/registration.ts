@@ -9,7 +9,7 @@ export interface Registration {
   readonly notes: readonly string[];
 }
 
-export const MANAGE_URL = "https://manage.ntppool.org/manage/servers";
+const MANAGE_URL = "https://manage.ntppool.org/manage/servers";
 
 export function buildRegistration(ipv4: string, ipv6: string | undefined): Registration {
   const addresses: Registration["addresses"][number][] = [{ address: ipv4, family: "IPv4" }];

@@ -29,10 +29,10 @@ export class ConfigError extends Error {
  * `/etc/default/ntpsec` IGNORE_DHCP, Rocky/Fedora without an `ntpsec` package, custom images
  * without an anchor IP) would boot into a member that never serves.
  */
-export const SUPPORTED_IMAGES: readonly string[] = ["debian-12-x64", "ubuntu-24-04-x64"];
+const SUPPORTED_IMAGES: readonly string[] = ["debian-12-x64", "ubuntu-24-04-x64"];
 
-export const MIN_VERIFY_TIMEOUT_SECONDS = 60;
-export const MAX_VERIFY_TIMEOUT_SECONDS = 3600;
+const MIN_VERIFY_TIMEOUT_SECONDS = 60;
+const MAX_VERIFY_TIMEOUT_SECONDS = 3600;
 
 // A DNS label: DigitalOcean turns the droplet name into the guest's hostname, and the
 // name also prefixes tags and firewall names, whose character sets are narrower still.
@@ -267,7 +267,7 @@ export function parseFleetConfig(raw: Readonly<Record<string, unknown>>): ParseR
 }
 
 /** Problems with one list of upstreams; `setting` is where the list came from. */
-export function checkUpstreams(
+function checkUpstreams(
   setting: string,
   upstreams: readonly string[],
   ipv6: boolean,

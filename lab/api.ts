@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { type DigitalOcean, startDigitalOcean } from "./do/index";
-import { startForwarder } from "./forward";
+import { startForwarder } from "./forwarder";
 import type { Lab } from "./lab";
 import type { ApiEndpoint } from "./provider/client";
 
@@ -10,8 +10,8 @@ import type { ApiEndpoint } from "./provider/client";
  * listening inside that namespace, to the API's unix socket in the run directory. Nothing
  * listens in the host's network namespace.
  */
-export const API_ADDRESS = "127.0.0.1";
-export const API_PORT = 8080;
+const API_ADDRESS = "127.0.0.1";
+const API_PORT = 8080;
 
 export interface LabApi {
   /** The host side: the unix socket and the lab's token (the mock-runtime driver uses it). */
@@ -35,7 +35,7 @@ export async function startLabApi(lab: Lab): Promise<LabApi> {
   const token = `dop_v1_${randomBytes(32).toString("hex")}`;
   const readOnlyToken = `dop_v1_${randomBytes(32).toString("hex")}`;
   const server = await startDigitalOcean({
-    realiser: lab,
+    realiser: lab.realiser,
     token,
     readOnlyToken,
     listen: { socketPath },

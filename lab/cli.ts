@@ -6,76 +6,19 @@ import type { Scenario } from "./engineRun";
 import { defaultCacheDir } from "./image";
 import type { Lab } from "./lab";
 import { ensurePackages, notRunnable } from "./prereqs";
-import { apiCallCounts, defaultReportPath, type LabReport, runLab, writeReport } from "./run";
+import {
+  defaultReportPath,
+  type LabReport,
+  renderApiCalls,
+  renderKeepLines,
+  renderPhases,
+  renderSummary,
+  renderTable,
+  writeReport,
+} from "./report";
+import { runLab } from "./run";
 import { SCENARIO_NAMES } from "./scenarios";
 import { parseUpstreamKind, type UpstreamKind } from "./upstreams";
-
-/** The member table printed at the end of a run. */
-export function renderTable(report: LabReport): string {
-  const head = [
-    "member",
-    "reserved IPv4",
-    "boot s",
-    "sync s",
-    "stratum",
-    "offset ms",
-    "verification",
-  ];
-  const rows = report.members.map((m) => [
-    m.name,
-    m.reservedIpv4,
-    m.bootSeconds?.toFixed(1) ?? "-",
-    m.syncSeconds?.toFixed(1) ?? "-",
-    m.stratum?.toString() ?? "-",
-    m.offset !== null ? (m.offset * 1000).toFixed(3) : "-",
-    `${m.verification.ok ? "PASS" : "FAIL"}${m.verification.present ? "" : " (lab check; no verification commands)"}`,
-  ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ");
-  return [line(head), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n");
-}
-
-/** The DigitalOcean API calls the driver made, per resource (printed after the member table). */
-export function renderApiCalls(report: LabReport): string {
-  const perResource = apiCallCounts(report);
-  // With --engine pulumi the provider runs in the engine: the server counts by resource type.
-  const rows =
-    perResource.length > 0
-      ? perResource
-      : Object.entries(report.apiRequests ?? {}).map(([resource, calls]) => ({ resource, calls }));
-  if (rows.length === 0) return "";
-  const w = Math.max("resource".length, ...rows.map((r) => r.resource.length));
-  const total = rows.reduce((a, r) => a + r.calls, 0);
-  return [
-    `${"resource".padEnd(w)}  API calls`,
-    `${"-".repeat(w)}  ---------`,
-    ...rows.map((r) => `${r.resource.padEnd(w)}  ${r.calls}`),
-    `${"total".padEnd(w)}  ${total}`,
-  ].join("\n");
-}
-
-/** The job-summary Markdown: the member table and the API calls, as printed. */
-export function renderSummary(report: LabReport): string {
-  const calls = renderApiCalls(report);
-  return [
-    `### Lab (${report.ok ? "PASS" : "FAIL"}, ${report.seconds.toFixed(1)} s)`,
-    "",
-    "```",
-    renderTable(report),
-    ...(calls ? ["", calls] : []),
-    "```",
-    "",
-  ].join("\n");
-}
-
-/** The lines `--keep` prints so a user can drive the emulated cloud by hand (lab/README.md). */
-export function renderKeepLines(url: string, token: string, deployerNs: string): string {
-  return [
-    `DIGITALOCEAN_API_URL=${url}`,
-    `DIGITALOCEAN_ACCESS_TOKEN=${token}`,
-    `deployer namespace: ${deployerNs}`,
-  ].join("\n");
-}
 
 /** Commander parser: a factor > 0 and ≤ 1 (the provider's waits shortened, never lengthened). */
 function waitScale(v: string): number {
@@ -83,24 +26,6 @@ function waitScale(v: string): number {
   if (!Number.isFinite(n) || n <= 0 || n > 1)
     throw new InvalidArgumentError(`--wait-scale must be a number > 0 and ≤ 1, got "${v}"`);
   return n;
-}
-
-/** One line per verification phase of each member, from the stack's `verification` output. */
-export function renderPhases(report: LabReport): string[] {
-  const lines: string[] = [];
-  for (const m of report.members) {
-    for (const [label, p] of [
-      ["before assignment", m.phases?.beforeAssignment],
-      ["after assignment", m.phases?.afterAssignment],
-    ] as const) {
-      const v4 = p?.outside?.ipv4;
-      if (v4 === undefined) continue;
-      lines.push(
-        `${m.name} ${label}: ${v4.address} offset ${v4.offsetMs.toFixed(3)} ms (${v4.samples} samples), synced after ${p?.secondsToSync ?? "?"} s, ${p?.warnings?.length ?? 0} warnings`,
-      );
-    }
-  }
-  return lines.length > 0 ? ["", ...lines] : [];
 }
 
 /** Commander parser: a whole number ≥ 1, or one clear error naming the option (issue 5). */

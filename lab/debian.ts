@@ -1,6 +1,6 @@
 /**
  * The Debian suites a DigitalOcean `debian-12-x64` droplet installs from, and how the lab
- * tells whether a cached root (lab/image.ts) is still as current as they are.
+ * tells whether a cached root (lab/imageFreshness.ts) is still as current as they are.
  *
  * A droplet's apt sources are Debian 12's standard three: `bookworm` (the point release),
  * `bookworm-updates` (stable-updates: e.g. tzdata between point releases) and
@@ -33,8 +33,15 @@ export const DEBIAN_SUITES: readonly DebianSuite[] = [
   { name: "bookworm-security", mirror: "http://deb.debian.org/debian-security" },
 ];
 
+/**
+ * root's PATH in a Debian root (the `ENV_SUPATH` of Debian's /etc/login.defs, and what
+ * lab/guest/droplet-init.sh in_root sets): every command run inside a lab root gets it, never
+ * the caller's (the tests' PATH is narrowed).
+ */
+export const ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** The package index a root's freshness is judged by (all lab roots are amd64, `main` only). */
-export const INDEX_PATH = "main/binary-amd64/Packages.xz";
+const INDEX_PATH = "main/binary-amd64/Packages.xz";
 
 /** apt's sources.list for the suites (one `deb` line each). */
 export function renderSourcesList(suites: readonly DebianSuite[] = DEBIAN_SUITES): string {

@@ -11,29 +11,19 @@ import {
 } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { stringify } from "yaml";
+import { ROOT_PATH } from "./debian";
+import { renderDmi, renderDropletCloudCfg } from "./dropletFiles";
 import { run, sleep } from "./exec";
 import type { Image } from "./image";
-import { GUEST_REPO_DIR, IMAGE_CLOUD_CFG } from "./image";
+import { GUEST_REPO_DIR, IMAGE_CLOUD_CFG } from "./imageRecipe";
 import { ADDR, addNamespace, ip, nodad } from "./net";
 import type { Teardown } from "./teardown";
 
 /** One cloud-init stage or unit start as the droplet's init reported it. */
-
-/** PATH inside a droplet (as lab/guest/droplet-init.sh in_root sets it). */
-export const GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 export interface BootStage {
   readonly name: string;
   readonly rc: number;
   readonly seconds: number;
-}
-
-/** What cloud-init itself recorded per module (from its log), for the report. */
-export interface ModuleResult {
-  readonly stage: string;
-  readonly module: string;
-  readonly result: "SUCCESS" | "FAIL" | "SKIP";
-  readonly detail: string;
 }
 
 export interface DropletSpec {
@@ -49,61 +39,9 @@ export interface DropletSpec {
   readonly hosts: string;
 }
 
-/**
- * The droplet's cloud-init settings, in its overlay over the image's file of the same name:
- * cloud-init's own DigitalOcean datasource (DataSourceDigitalOcean, cloud-init 22.4.2) reads
- * the metadata service, as on a droplet, where ds-identify would pick it from the DMI vendor.
- * `use_ip4LL: false`: the datasource puts a link-local address on the lowest-ifindex
- * *physical* NIC (helpers/digitalocean.py:18-73, get_link_local_nic), and cloud-init counts a
- * NIC as physical only when /sys/class/net/<nic>/device exists (distros/networking.py:299-300)
- * — a veth has none, so the datasource would fail; the lab's eth0 is up and addressed before
- * boot instead, and reaches 169.254.169.254 through its gateway (lab/README.md).
- * Renderers: only ENI, as on DigitalOcean's Debian images; the lab image has no ifupdown, so
- * cloud-init converts the metadata's network config but cannot render it and leaves eth0 as
- * the lab set it (the same addresses). Without this, it would pick networkd (the lab's
- * systemctl stand-in exists) and fail on the missing systemd-network user.
- */
-export function renderDropletCloudCfg(): string {
-  return stringify({
-    datasource_list: ["DigitalOcean", "None"],
-    datasource: { DigitalOcean: { use_ip4LL: false } },
-    system_info: { network: { renderers: ["eni"] } },
-    // DigitalOcean's images log in as root with the droplet's SSH keys.
-    disable_root: false,
-  });
-}
-
-/**
- * What the droplet's /sys/class/dmi/id shows (cloud-init's dmi.read_dmi_data: sys_vendor is
- * "system-manufacturer", product_serial "system-serial-number"; helpers/digitalocean.py:
- * 218-243 requires the vendor "DigitalOcean" and takes the droplet id from the serial).
- */
-export function renderDmi(id: string): Record<string, string> {
-  return {
-    sys_vendor: "DigitalOcean\n",
-    product_serial: `${id}\n`,
-    product_name: "Droplet\n",
-  };
-}
-
 /** A locally administered unicast MAC per droplet number (lower case, as sysfs shows it). */
-export const dropletMac = (n: number): string =>
+const dropletMac = (n: number): string =>
   `02:d0:00:00:${((n >> 8) & 0xff).toString(16).padStart(2, "0")}:${(n & 0xff).toString(16).padStart(2, "0")}`;
-
-/** Parses cloud-init's log for per-module results ("finish: <stage>/config-<module>: ..."). */
-export function parseModuleResults(log: string): ModuleResult[] {
-  const out: ModuleResult[] = [];
-  const re = /finish: ([\w-]+)\/config-([\w-]+): (SUCCESS|FAIL): (.*)$/gm;
-  for (const m of log.matchAll(re)) {
-    out.push({
-      stage: m[1] as string,
-      module: m[2] as string,
-      result: m[3] as "SUCCESS" | "FAIL",
-      detail: (m[4] as string).trim(),
-    });
-  }
-  return out;
-}
 
 /**
  * A lab droplet: a network namespace linked to the edge, and a private mount/PID/UTS namespace
@@ -119,10 +57,14 @@ export class Droplet {
   readonly primary6: string | null;
   /** eth0's MAC, lower case (cloud-init matches the metadata's `mac` against sysfs exactly). */
   readonly mac: string;
-  readonly stages: BootStage[] = [];
-  readonly bootLog: string[] = [];
+  private readonly bootStages: BootStage[] = [];
+  private readonly bootLog: string[] = [];
   /** Resolves when the boot finished (READY) or failed; never rejects. */
   readonly booted: Promise<{ ok: boolean; why?: string; seconds: number }>;
+  /** The boot's cloud-init stages and unit starts, as its init reported them. */
+  get stages(): readonly BootStage[] {
+    return this.bootStages;
+  }
   private child?: ChildProcess;
   /** When the droplet was created (ms since epoch): the start of its boot. */
   readonly t0 = Date.now();
@@ -192,7 +134,7 @@ export class Droplet {
    * the guest's processes, but a rebooted machine's kernel keeps nothing the guest set, so
    * the addresses it added (the reserved IPv6 on lo, from ntppool-reserved-ipv6.service) go
    * and eth0 gets the lab's own configuration again; the boot's per-boot units must add the
-   * rest back. (The guest's nftables tables and conntrack go too: Lab.startDroplet.)
+   * rest back. (The guest's nftables tables and conntrack go too: LabRealiser.startDroplet.)
    */
   async resetNetwork(): Promise<void> {
     for (const dev of ["lo", "eth0"])
@@ -200,11 +142,19 @@ export class Droplet {
     await this.configureEth0();
   }
 
+  private bootCount = 0;
+  private seeded = false;
+  private synced: number | null = null;
+
   /** How many times this droplet's init was started (a reboot or power_on adds one). */
-  boots = 0;
+  get boots(): number {
+    return this.bootCount;
+  }
 
   /** Whether the overlay's upper layer was seeded (a power-on after power-off reuses it). */
-  prepared = false;
+  get prepared(): boolean {
+    return this.seeded;
+  }
 
   /**
    * Seeds the overlay's upper layer: the DigitalOcean datasource setting, /etc/hosts, the
@@ -213,7 +163,7 @@ export class Droplet {
   prepareRoot(guestDir: string, lowerRoot: string): void {
     const cfgDir = join(this.upper, "etc/cloud/cloud.cfg.d");
     mkdirSync(cfgDir, { recursive: true });
-    // Same name as the image's file (lab/image.ts), so the droplet's copy replaces it.
+    // Same name as the image's file (lab/imageRecipe.ts), so the droplet's copy replaces it.
     writeFileSync(join(cfgDir, IMAGE_CLOUD_CFG), renderDropletCloudCfg());
     mkdirSync(join(this.dir, "dmi"), { recursive: true });
     for (const [f, text] of Object.entries(renderDmi(this.spec.id)))
@@ -233,7 +183,7 @@ export class Droplet {
     chmodSync(join(this.upper, "usr/bin/systemctl"), 0o755);
     mkdirSync(join(this.dir, "work"), { recursive: true });
     mkdirSync(join(this.dir, "root"), { recursive: true });
-    this.prepared = true;
+    this.seeded = true;
   }
 
   /** Starts the droplet's init; returns at once (DigitalOcean reports "active" before cloud-init ends). */
@@ -274,15 +224,15 @@ export class Droplet {
     );
     td.addPid(child.pid);
     this.child = child;
-    this.boots += 1;
-    if (this.boots > 1) this.bootLog.push(`--- boot ${this.boots} ---`);
+    this.bootCount += 1;
+    if (this.bootCount > 1) this.bootLog.push(`--- boot ${this.bootCount} ---`);
     const finish = (ok: boolean, why?: string) =>
       this.resolveBoot({ ok, why, seconds: (Date.now() - this.t0) / 1000 });
     createInterface({ input: child.stdout as NodeJS.ReadableStream }).on("line", (line) => {
       this.bootLog.push(line);
       const st = /^STAGE (\S+) (\d+) (\d+)$/.exec(line);
       if (st)
-        this.stages.push({ name: st[1] as string, rc: Number(st[2]), seconds: Number(st[3]) });
+        this.bootStages.push({ name: st[1] as string, rc: Number(st[2]), seconds: Number(st[3]) });
       else if (line === "READY") finish(true);
       else if (line.startsWith("FAILED")) finish(false, line.slice(7));
     });
@@ -329,7 +279,9 @@ export class Droplet {
   }
 
   /** Seconds from creation until ntpd inside reported leap 00 and a stratum below 16. */
-  syncSeconds: number | null = null;
+  get syncSeconds(): number | null {
+    return this.synced;
+  }
   private watching = false;
 
   /**
@@ -341,14 +293,14 @@ export class Droplet {
     this.watching = true;
     const until = Date.now() + limitMs;
     const tick = async (): Promise<void> => {
-      while (this.watching && this.syncSeconds === null && Date.now() < until) {
+      while (this.watching && this.synced === null && Date.now() < until) {
         if (this.initPid() !== undefined) {
           const r = await run(this.enterArgv(["ntpq", "-c", "rv 0 leap,stratum"]), {
             timeoutMs: 5000,
           }).catch(() => undefined);
           const leap = /leap=(\d\d)/.exec(r?.stdout ?? "")?.[1];
           const stratum = Number(/stratum=(\d+)/.exec(r?.stdout ?? "")?.[1] ?? 16);
-          if (leap === "00" && stratum < 16) this.syncSeconds = (Date.now() - this.t0) / 1000;
+          if (leap === "00" && stratum < 16) this.synced = (Date.now() - this.t0) / 1000;
         }
         await sleep(1000);
       }
@@ -388,7 +340,7 @@ export class Droplet {
       join(this.dir, "root"),
       // The droplet's own PATH, not the caller's (the tests narrow theirs to host tools).
       "/usr/bin/env",
-      `PATH=${GUEST_PATH}`,
+      `PATH=${ROOT_PATH}`,
       ...argv,
     ];
   }

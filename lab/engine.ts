@@ -377,11 +377,24 @@ export function refreshStep(setup: EngineSetup, name: string): EngineStep {
   };
 }
 
-/** `pulumi state delete <urn>`: one resource dropped from the state, the cloud untouched. */
+/**
+ * `pulumi state delete <urn> --target-dependents`: a resource dropped from the state with the
+ * resources that depend on it (without the flag the engine refuses while any does: the
+ * verification commands depend on the assignments), the cloud untouched.
+ */
 export function stateDeleteStep(setup: EngineSetup, urn: string, name: string): EngineStep {
   return {
     name,
-    argv: ["state", "delete", urn, "--yes", "--stack", setup.stack, "--non-interactive"],
+    argv: [
+      "state",
+      "delete",
+      urn,
+      "--target-dependents",
+      "--yes",
+      "--stack",
+      setup.stack,
+      "--non-interactive",
+    ],
   };
 }
 

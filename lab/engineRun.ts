@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import type { LabApi } from "./api";
 import {
@@ -41,7 +42,7 @@ import {
   probeFigures,
 } from "./probes";
 import { ApiClient, PROVIDER_TIMING } from "./provider/client";
-import type { Deployed, LabReport, MemberOutput } from "./run";
+import type { Deployed, LabReport, MemberOutput } from "./report";
 import {
   type ChangeScenario,
   interruptAt,
@@ -76,6 +77,10 @@ export interface EngineStepReport {
 }
 
 export interface EngineReport {
+  /** `pulumi version` of the CLI that ran the steps. */
+  cli?: string;
+  /** The machine's load average (1, 5, 15 min) when the last step ended. */
+  load?: number[];
   steps: EngineStepReport[];
   previewResources?: number;
   secondUpChanges?: number;
@@ -177,6 +182,9 @@ export async function runEngine(
       );
     return { ...r, changes };
   };
+  er.cli = (
+    await runStep(lab.inet, opts.pulumi, { name: "version", argv: ["version"] }, setup)
+  ).stdout.trim();
   const steps = engineSteps(setup, api.endpoint.token);
   for (const s of steps) {
     const r = await step(s);
@@ -225,6 +233,7 @@ export async function runEngine(
     if (!stopped)
       throw new Error(`pulumi destroy was not stopped by protected resources:\n${tail(text)}`);
   }
+  er.load = loadavg().map((l) => Math.round(l * 100) / 100);
   // `pulumi up` succeeded: every verification command of the program passed.
   return {
     members,
@@ -473,9 +482,9 @@ async function interruptedScenario(sc: ChangeScenario, ctx: ScenarioContext): Pr
 
 /**
  * `--scenario drift`: the first member's droplet is deleted through the API (as in the
- * console), then the drift runbook of README runs as written: `pulumi refresh`; when the
- * refresh fails on the reserved-IPv6 assignment, `pulumi state delete` of that assignment
- * and `pulumi refresh` again; then `pulumi up`. The member is unserved from the deletion
+ * console), then the drift runbook of docs/operations.md runs as written: `pulumi refresh`;
+ * when the refresh fails on the reserved-IPv6 assignment, `pulumi state delete
+ * --target-dependents` of that assignment and `pulumi refresh` again; then `pulumi up`. The member is unserved from the deletion
  * until the new droplet passed its checks — the figures measure that outage; the scenario
  * fails unless the `up` creates a droplet and its assignments, both addresses answer
  * synchronised at the end, a further `up` changes nothing, and no stray droplet is left.
@@ -487,7 +496,11 @@ async function driftScenario(sc: ChangeScenario, ctx: ScenarioContext): Promise<
   const t = Date.now();
   const runbook: { step: string; code: number | null; errors?: string[] }[] = [];
   const record = (name: string, r: StepResult): StepResult => {
-    const errors = errorDiagnostics(r.stdout);
+    // `pulumi state` has no --json: its errors are on stderr.
+    const errors = [
+      ...errorDiagnostics(r.stdout),
+      ...(r.code !== 0 ? r.stderr.split("\n").filter((l) => l.startsWith("error: ")) : []),
+    ];
     runbook.push({ step: name, code: r.code, ...(errors.length > 0 ? { errors } : {}) });
     return r;
   };
@@ -503,10 +516,11 @@ async function driftScenario(sc: ChangeScenario, ctx: ScenarioContext): Promise<
     if (refresh.code !== 0) {
       const ipv6 = parseFailedUrns(refresh.stdout).find((u) => u.endsWith("-ipv6-assignment"));
       if (ipv6 === undefined) return refresh;
-      record(
-        `pulumi state delete ${ipv6}`,
+      const deleted = record(
+        `pulumi state delete --target-dependents ${ipv6}`,
         await step(stateDeleteStep(setup, ipv6, `${sc.name} state delete`), true),
       );
+      if (deleted.code !== 0) return deleted;
       refresh = record(
         "pulumi refresh (again)",
         await step(refreshStep(setup, `${sc.name} refresh again`), true),

@@ -11,7 +11,7 @@ import { mustRun, type RunOptions, type RunResult, run } from "./exec";
 
 /**
  * The one way the lab, the tests and the bench start a program outside a droplet: from a
- * cached image root (usually the tools root, lab/image.ts TOOLS_PACKAGES), never from the
+ * cached image root (usually the tools root, lab/imageRecipe.ts TOOLS_PACKAGES), never from the
  * host's installed packages. The command runs
  *
  * - in network namespace `netns` (`ip netns exec`), or in a new empty one when none is given,
@@ -44,7 +44,7 @@ export interface ImageExecOptions {
   readonly keepCapSysTime?: boolean;
 }
 
-export interface ImageBind {
+interface ImageBind {
   /** Path on the host (file or directory; must exist). */
   readonly host: string;
   /** Path inside the root. Default: the same as `host`, so absolute paths in configs still work. */

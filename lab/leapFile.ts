@@ -75,7 +75,7 @@ export function leapFileExpiry(text: string): number {
  * How far ahead a member's leap file must be valid: the on-droplet check warns inside this
  * window (cloud-init/scripts/ntppool-verify.sh), and the lab's image must be outside it.
  */
-export const LEAP_FILE_MARGIN_DAYS = 30;
+const LEAP_FILE_MARGIN_DAYS = 30;
 
 /**
  * Why a leap file expiring at `expiresUnix` is not good enough at `nowUnix` (expired, or

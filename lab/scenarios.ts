@@ -232,11 +232,15 @@ export const SCENARIOS: readonly ChangeScenario[] = [
   },
   {
     name: "token-read-only",
-    row: "a read-only token: the preview passes (it only reads); `pulumi up` fails at its first writes (403), nothing created",
+    row: "a read-only token: `pulumi up` of a change fails at its first write (403), nothing changed",
     kind: "refused",
     token: "read-only",
     attempt: "up",
-    settings: () => ({}),
+    // A change that needs a write (the firewall's update): an up with nothing to change
+    // succeeds with a read-only token, since the preflight and the diff only read.
+    settings: (c) => ({
+      sshSourceCidrs: [...((c.sshSourceCidrs as string[]) ?? []), "192.0.2.0/24"],
+    }),
     judge: (r) => {
       if (r.code === 0) return "pulumi up succeeded with a read-only token";
       if (!/403[^\n]*You are not authorized to perform this operation/.test(r.text))

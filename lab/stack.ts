@@ -75,7 +75,7 @@ export function resizeMembers(field: string, list: unknown, n: number): unknown[
  * A YAML file whose top level (and `config`, when present) is a mapping; every failure names
  * the file (issue 5: one clear error, before anything is created).
  */
-export function readYamlMapping(file: string, what: string): Record<string, unknown> {
+function readYamlMapping(file: string, what: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(file, "utf8");

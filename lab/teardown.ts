@@ -12,7 +12,12 @@ export class Teardown {
   private readonly namespaces: string[] = [];
   private readonly paths: string[] = [];
   private done = false;
-  readonly log: string[] = [];
+  private readonly notes: string[] = [];
+
+  /** What went wrong while tearing down, and what the final sweep found. */
+  get log(): readonly string[] {
+    return this.notes;
+  }
 
   /** `prefix`: every name this run creates starts with it; a final sweep looks for it. */
   constructor(readonly prefix?: string) {}
@@ -51,13 +56,13 @@ export class Teardown {
     for (const ns of [...this.namespaces].reverse()) {
       const r = spawnSync("ip", ["netns", "del", ns], { encoding: "utf8" });
       if (r.status !== 0 && !/No such file/.test(r.stderr))
-        this.log.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
+        this.notes.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
     }
     for (const p of [...this.paths].reverse()) {
       try {
         rmSync(p, { recursive: true, force: true });
       } catch (e) {
-        this.log.push(`rm ${p}: ${(e as Error).message}`);
+        this.notes.push(`rm ${p}: ${(e as Error).message}`);
       }
     }
     if (this.prefix) this.sweep(this.prefix);
@@ -72,14 +77,14 @@ export class Teardown {
     waitGone(pids, 5000);
     for (const ns of left.namespaces) {
       spawnSync("ip", ["netns", "del", ns]);
-      this.log.push(`swept namespace ${ns}`);
+      this.notes.push(`swept namespace ${ns}`);
     }
     for (const e of left.etcNetns) rmSync(`/etc/netns/${e}`, { recursive: true, force: true });
   }
 }
 
 /** PIDs of the processes whose network namespace is `ns` (`ip netns pids`). */
-export function netnsPids(ns: string): number[] {
+function netnsPids(ns: string): number[] {
   const r = spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" });
   if (r.status !== 0) return [];
   return r.stdout

@@ -155,7 +155,7 @@ export async function startUpstream(opts: {
 }
 
 /** Where the clock-shift shim is bound inside the tools root. */
-export const GUEST_CLOCKSHIFT = "/usr/local/lib/ntp-lab/clockshift.so";
+const GUEST_CLOCKSHIFT = "/usr/local/lib/ntp-lab/clockshift.so";
 
 /**
  * What an upstream of `kind` needs beyond the plain ntpd: the clock-shift shim preloaded

@@ -28,7 +28,7 @@ const TWO_32 = 4_294_967_296;
 export const NTP_PACKET_BYTES = 48;
 
 /** Wall clock with sub-millisecond resolution (Date.now() has whole milliseconds). */
-export function nowMs(): number {
+function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
 

@@ -10,15 +10,15 @@ export interface Point {
 }
 
 /** Top of the score axis: the pool caps scores near 20 (docs/decisions.md#scoring). */
-export const SCORE_AXIS_MAX = 20;
+const SCORE_AXIS_MAX = 20;
 
-export interface ScoreScale {
+interface ScoreScale {
   min: number;
   max: number;
 }
 
 /** Score axis: 0..20 normally, extended downwards in steps of 10 to fit negative scores. */
-export function scoreScale(points: readonly Point[]): ScoreScale {
+function scoreScale(points: readonly Point[]): ScoreScale {
   const lowest = Math.min(0, ...points.map((p) => p.score));
   const highest = Math.max(SCORE_AXIS_MAX, ...points.map((p) => p.score));
   return { min: Math.floor(lowest / 10) * 10, max: Math.ceil(highest / 10) * 10 };

@@ -33,7 +33,7 @@ import { POOL_DEFAULTS } from "./defaults";
 import { svgPathFor } from "./status";
 
 /** One address's result for one check. */
-export interface CheckResult {
+interface CheckResult {
   readonly address: string;
   /** 1-based. */
   readonly check: number;
@@ -61,7 +61,7 @@ function signed(n: number, digits: number): string {
 }
 
 /** One line per check (pure). */
-export function renderCheckLine(r: CheckResult, checks: number): string {
+function renderCheckLine(r: CheckResult, checks: number): string {
   const head = `check ${r.check}/${checks} ${r.address}:`;
   const o = r.outcome;
   const what =
@@ -77,7 +77,7 @@ export function renderCheckLine(r: CheckResult, checks: number): string {
 }
 
 /** The report for one address after the last check (pure). */
-export function renderAddressReport(
+function renderAddressReport(
   address: string,
   results: readonly CheckResult[],
   options: { threshold: number; chartWidth: number; chartHeight: number },
@@ -96,7 +96,7 @@ export function renderAddressReport(
   return `${address}: score ${score.toFixed(2)} after ${results.length} checks: ${verdict}\n${chart}`;
 }
 
-export function toPoints(results: readonly CheckResult[]): Point[] {
+function toPoints(results: readonly CheckResult[]): Point[] {
   return results.map((r) => ({ ts: r.ts, score: r.score }));
 }
 
@@ -109,7 +109,7 @@ export interface MonitorDeps {
   readonly now: () => number;
 }
 
-export const defaultMonitorDeps: MonitorDeps = {
+const defaultMonitorDeps: MonitorDeps = {
   query: queryNtp,
   resolve: async (host) => (isIP(host) ? host : (await lookup(host)).address),
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),

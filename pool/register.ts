@@ -105,7 +105,7 @@ export async function probeMembers(
 }
 
 /** On-the-wire size of one NTP reply: 48-byte payload + UDP 8 + IP header (20 or 40). */
-export const NTP_REPLY_BYTES = { IPv4: 48 + 8 + 20, IPv6: 48 + 8 + 40 } as const;
+const NTP_REPLY_BYTES = { IPv4: 48 + 8 + 20, IPv6: 48 + 8 + 40 } as const;
 
 /** Outbound gigabytes per 30-day month for a steady `qps` of replies (DigitalOcean bills egress). */
 export function monthlyEgressGB(qps: number, family: "IPv4" | "IPv6"): number {

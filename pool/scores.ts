@@ -34,8 +34,7 @@ const scoresSchema = z.object({
   server: z.object({ ip: z.string() }),
 });
 
-export type ScoreHistoryEntry = z.infer<typeof historySchema>;
-export type ScoreMonitor = z.infer<typeof monitorSchema>;
+type ScoreHistoryEntry = z.infer<typeof historySchema>;
 export type ScoreResponse = z.infer<typeof scoresSchema>;
 
 /** Why a fetch failed: each kind gets its own message and exit path in the CLI. */
@@ -144,7 +143,7 @@ export async function fetchScores(
   return parseScores(raw, ip);
 }
 
-export interface MonitorSummary {
+interface MonitorSummary {
   id: number;
   name: string;
   status: string;

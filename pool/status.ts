@@ -23,7 +23,7 @@ function fmtOffset(seconds: number | null): string {
 }
 
 /** One address's report as text (pure). */
-export function renderStatus(
+function renderStatus(
   summary: ScoreSummary,
   options: { threshold: number; chartWidth: number; chartHeight: number },
 ): string {

@@ -49,7 +49,7 @@ export function renderRemoteVerifyCommand(args: RemoteVerifyCommandArgs): string
 }
 
 /** The outside check's entry point, relative to the project directory. */
-export const OUTSIDE_SCRIPT = "verify/outside.ts";
+const OUTSIDE_SCRIPT = "verify/outside.ts";
 
 export interface LocalVerifyCommandArgs {
   readonly ipv4: string;

@@ -122,7 +122,7 @@ export interface OutsideDeps {
   readonly log: (line: string) => void;
 }
 
-export function defaultDeps(gapMs: number = OUTSIDE_DEFAULTS.gapMs): OutsideDeps {
+function defaultDeps(gapMs: number = OUTSIDE_DEFAULTS.gapMs): OutsideDeps {
   return {
     query: queryNtp,
     probe: probeMode6,
@@ -138,7 +138,7 @@ export function defaultDeps(gapMs: number = OUTSIDE_DEFAULTS.gapMs): OutsideDeps
 }
 
 /** One TCP connect: "refused" is an RST (nothing listens), "timeout" a silent drop. */
-export function tcpProbe(address: string, port: number, timeoutMs: number): Promise<TcpProbe> {
+function tcpProbe(address: string, port: number, timeoutMs: number): Promise<TcpProbe> {
   return new Promise((resolve) => {
     const sock = new Socket();
     const done = (r: TcpProbe) => {
@@ -158,7 +158,7 @@ export function tcpProbe(address: string, port: number, timeoutMs: number): Prom
  * connect(2) on a UDP socket sends nothing; it fails with ENETUNREACH when the kernel has
  * no route to the address — the cheapest honest test of "this machine has IPv6".
  */
-export function hasRouteTo6(address: string): Promise<boolean> {
+function hasRouteTo6(address: string): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = dgram.createSocket("udp6");
     const done = (r: boolean) => {

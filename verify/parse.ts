@@ -8,7 +8,7 @@
  */
 
 /** Why ntpq produced no data. */
-export type NtpqFailure =
+type NtpqFailure =
   /** "***Request timed out": nothing answered (remote `noquery`, or packets dropped). */
   | "timeout"
   /** "***Socket error; probably ntpd is not running": local port 123 refused the query. */

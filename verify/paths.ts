@@ -3,13 +3,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 
 /** The on-droplet check, sent as the remote command's stdin. */
-export const VERIFY_SCRIPT_PATH = path.join(
-  __dirname,
-  "..",
-  "cloud-init",
-  "scripts",
-  "ntppool-verify.sh",
-);
+const VERIFY_SCRIPT_PATH = path.join(__dirname, "..", "cloud-init", "scripts", "ntppool-verify.sh");
 
 export function readVerifyScript(): string {
   return readFileSync(VERIFY_SCRIPT_PATH, "utf8");

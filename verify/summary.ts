@@ -40,10 +40,10 @@ export const onDropletSchema = z.object({
   upstreams: z.array(upstreamResult),
   warnings: z.array(z.string()),
 });
-export type OnDropletResult = z.infer<typeof onDropletSchema>;
+type OnDropletResult = z.infer<typeof onDropletSchema>;
 
 /** Outside view of one reserved address. */
-export const addressResultSchema = z.object({
+const addressResultSchema = z.object({
   address: z.string(),
   stratum: z.number(),
   leap: z.number(),

@@ -1,56 +1,15 @@
 /**
  * Bounded traffic generators for the attack suite. Every loop is bounded in count AND time
- * (the LIMITS below are hard caps, checked before anything is sent), and they are only ever
- * run by lab/attacks/cli.ts, which refuses to start in the host's network namespace: the
- * packets can reach nothing but the namespaces the run created.
+ * (lab/attacks/sockets.ts LIMITS are hard caps, checked before anything is sent), and they
+ * are only ever run by lab/attacks/cli.ts, which refuses to start in the host's network
+ * namespace: the packets can reach nothing but the namespaces the run created.
  *
  * NTP packets come from lab/attacks/packets.ts and ntp/client.ts (one codec for the
  * project); this file only sends, listens and counts.
  */
-import * as dgram from "node:dgram";
-import * as net from "node:net";
 import { classify, NTP_PACKET_BYTES, parseHeader, type Verdict } from "../../ntp/client";
 import { amplification, ntpPacket, type Probe } from "./packets";
-
-/** Hard caps: a spec beyond them is refused, not trimmed. */
-export const LIMITS = {
-  packets: 10_000,
-  durationMs: 180_000,
-  waitMs: 10_000,
-  sources: 5_000,
-  ports: 65_535,
-} as const;
-
-function bound(field: string, value: number, max: number, min = 0): number {
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new Error(`${field}: must be from ${min} to ${max}, got ${value}`);
-  }
-  return value;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A UDP socket, bound to `source` (any port) when given. */
-async function udpSocket(target: string, source?: string): Promise<dgram.Socket> {
-  const s = dgram.createSocket(net.isIPv6(target) ? "udp6" : "udp4");
-  // Room for the 64 KiB probes and for a burst of replies during a flood.
-  await new Promise<void>((resolve, reject) => {
-    s.once("error", reject);
-    s.bind({ address: source, port: 0 }, () => {
-      s.off("error", reject);
-      resolve();
-    });
-  });
-  s.setSendBufferSize(1 << 20);
-  s.setRecvBufferSize(1 << 20);
-  return s;
-}
-
-function send(s: dgram.Socket, packet: Buffer, port: number, address: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    s.send(packet, port, address, (err) => (err ? reject(err) : resolve()));
-  });
-}
+import { bound, LIMITS, send, sleep, udpSocket } from "./sockets";
 
 export interface ReflectionResult {
   readonly name: string;
@@ -194,16 +153,16 @@ export async function flood(opts: {
   };
 }
 
-export type SampleOutcome = Verdict | "timeout";
+type SampleOutcome = Verdict | "timeout";
 
-export interface Sample {
+interface Sample {
   /** Seconds since the client started. */
   readonly at: number;
   readonly outcome: SampleOutcome;
 }
 
 /** One mode-3 request from a fresh socket bound to `source`; the reply must echo our nonce. */
-export async function sample(opts: {
+async function sample(opts: {
   target: string;
   port?: number;
   source?: string;
@@ -345,126 +304,6 @@ export async function manyClients(opts: {
     otherReplies: outcomes.filter((o) => o !== "ok" && o !== "rate-limited" && o !== "timeout")
       .length,
     sourcesAnswered: answeredBy.size,
-    seconds: (performance.now() - t0) / 1000,
-  };
-}
-
-export interface ScanResult {
-  readonly protocol: "tcp" | "udp";
-  readonly source: string | null;
-  readonly scanned: number;
-  /** TCP: connection accepted. UDP: a datagram came back. */
-  readonly open: number[];
-  /** TCP RST or ICMP port unreachable: the host answered "closed". */
-  readonly refused: number[];
-  /** Nothing came back within the timeout. */
-  readonly silent: number;
-  readonly seconds: number;
-}
-
-async function pool<T>(items: readonly T[], concurrency: number, fn: (t: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) {
-        const item = items[next++] as T;
-        await fn(item);
-      }
-    }),
-  );
-}
-
-export interface ScanOptions {
-  readonly target: string;
-  readonly ports: readonly number[];
-  readonly source?: string;
-  readonly timeoutMs?: number;
-  readonly concurrency?: number;
-}
-
-type ScanOutcome = "open" | "refused" | "silent";
-
-/** TCP connect scan of `ports`, optionally from `source`. */
-export function tcpScan(opts: ScanOptions): Promise<ScanResult> {
-  return scan(
-    "tcp",
-    opts,
-    256,
-    (port, timeoutMs) =>
-      new Promise<ScanOutcome>((resolve) => {
-        const sock = net.connect({
-          host: opts.target,
-          port,
-          ...(opts.source ? { localAddress: opts.source } : {}),
-        });
-        const done = (o: ScanOutcome) => {
-          clearTimeout(timer);
-          sock.destroy();
-          resolve(o);
-        };
-        const timer = setTimeout(() => done("silent"), timeoutMs);
-        sock.once("connect", () => done("open"));
-        sock.once("error", (e: NodeJS.ErrnoException) =>
-          done(e.code === "ECONNREFUSED" ? "refused" : "silent"),
-        );
-      }),
-  );
-}
-
-/**
- * UDP scan: a 48-byte NTP client request to each port from a connected socket, so an ICMP
- * port-unreachable surfaces as ECONNREFUSED.
- */
-export function udpScan(opts: ScanOptions): Promise<ScanResult> {
-  return scan("udp", opts, 128, async (port, timeoutMs) => {
-    const s = await udpSocket(opts.target, opts.source);
-    const outcome = await new Promise<ScanOutcome>((resolve) => {
-      const timer = setTimeout(() => resolve("silent"), timeoutMs);
-      const done = (o: "open" | "refused") => {
-        clearTimeout(timer);
-        resolve(o);
-      };
-      s.on("message", () => done("open"));
-      s.on("error", (e: NodeJS.ErrnoException) => {
-        if (e.code === "ECONNREFUSED") done("refused");
-      });
-      s.connect(port, opts.target, () => {
-        s.send(ntpPacket({ mode: 3, nonce: 1n }), (err) => {
-          if (err && (err as NodeJS.ErrnoException).code === "ECONNREFUSED") done("refused");
-        });
-      });
-    });
-    s.close();
-    return outcome;
-  });
-}
-
-/** Probes every port (bounded in count and per-probe time) and sorts the outcomes. */
-async function scan(
-  protocol: ScanResult["protocol"],
-  opts: ScanOptions,
-  defaultConcurrency: number,
-  probe: (port: number, timeoutMs: number) => Promise<ScanOutcome>,
-): Promise<ScanResult> {
-  bound("ports", opts.ports.length, LIMITS.ports, 1);
-  const timeoutMs = bound("timeoutMs", opts.timeoutMs ?? 1000, LIMITS.waitMs, 1);
-  const open: number[] = [];
-  const refused: number[] = [];
-  let silent = 0;
-  const t0 = performance.now();
-  await pool(opts.ports, opts.concurrency ?? defaultConcurrency, async (port) => {
-    const outcome = await probe(port, timeoutMs);
-    if (outcome === "open") open.push(port);
-    else if (outcome === "refused") refused.push(port);
-    else silent += 1;
-  });
-  return {
-    protocol,
-    source: opts.source ?? null,
-    scanned: opts.ports.length,
-    open: open.sort((a, b) => a - b),
-    refused: refused.sort((a, b) => a - b),
-    silent,
     seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -4,7 +4,8 @@
  * builders in packets.ts are the single source.
  */
 import { reflectionProbes } from "./packets";
-import { flood, manyClients, reflect, scheduledClient, tcpScan, udpScan } from "./senders";
+import { tcpScan, udpScan } from "./scan";
+import { flood, manyClients, reflect, scheduledClient } from "./senders";
 
 type Options<F extends (opts: never) => unknown> = Parameters<F>[0];
 

@@ -7,7 +7,7 @@ import type { DropletNetwork, DropletSpec, FirewallRuleSpec, Realiser } from "./
  * API objects from these records; nothing here is sent to a client as is.
  */
 
-export type ActionStatus = "in-progress" | "completed" | "errored";
+type ActionStatus = "in-progress" | "completed" | "errored";
 
 export interface ActionRecord {
   readonly id: number;
@@ -31,7 +31,7 @@ export interface ActionRecord {
  * lab's own, set only when the realisation fails: a status outside the clients' wait sets
  * makes TF fail at its next poll (retry/state.go) instead of waiting its 60 min timeout.
  */
-export type DropletStatus = "new" | "active" | "off" | "errored";
+type DropletStatus = "new" | "active" | "off" | "errored";
 
 export interface DropletRecord {
   readonly id: number;

@@ -22,7 +22,7 @@ export const notFound = (): ApiError =>
   new ApiError(404, "not_found", "The resource you were accessing could not be found.");
 export const unprocessable = (message: string): ApiError =>
   new ApiError(422, "unprocessable_entity", message);
-export const badRequest = (message: string): ApiError => new ApiError(400, "bad_request", message);
+const badRequest = (message: string): ApiError => new ApiError(400, "bad_request", message);
 
 export interface Request {
   readonly method: string;
@@ -108,8 +108,8 @@ export function intParam(value: unknown, what: string, status: 404 | 422 = 404):
 // ---- pagination ------------------------------------------------------------------------------
 
 /** Query `page`/`per_page`, default 20, max 200 (OAS description.yml:146-158; godo godo.go ListOptions). */
-export const PER_PAGE_DEFAULT = 20;
-export const PER_PAGE_MAX = 200;
+const PER_PAGE_DEFAULT = 20;
+const PER_PAGE_MAX = 200;
 
 /**
  * One page of a list as godo reads it: `links.pages.{first,prev,next,last}` as absolute URLs

@@ -29,10 +29,10 @@ import {
  */
 
 /** OAS resources/droplets/models/droplet_create.yml:80-88: user_data up to 64 KiB. */
-export const USER_DATA_LIMIT = 64 * 1024;
+const USER_DATA_LIMIT = 64 * 1024;
 
 /** VPC of a region: every droplet gets its region's default VPC (OAS droplet_create.yml vpc_uuid). */
-export const defaultVpc = (region: string): string => {
+const defaultVpc = (region: string): string => {
   const hex = Buffer.from(region.padEnd(6, "0")).toString("hex").slice(0, 12).padEnd(12, "0");
   return `5a4c0000-0000-4000-8000-${hex}`;
 };

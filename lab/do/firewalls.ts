@@ -27,7 +27,7 @@ import type { FirewallRuleSpec } from "./realiser";
  */
 
 /** docs products/networking/firewalls/details/limits (docs/decisions.md#cloud-firewall): per firewall. */
-export const FIREWALL_LIMITS = { rules: 50, dropletIds: 10, tags: 5 } as const;
+const FIREWALL_LIMITS = { rules: 50, dropletIds: 10, tags: 5 } as const;
 /** OAS resources/firewalls/models/firewall.yml:66. */
 const FIREWALL_NAME = /^[a-zA-Z0-9][a-zA-Z0-9.-]+$/;
 
@@ -109,14 +109,14 @@ function renderRule(r: FirewallRuleSpec, dir: Direction): Record<string, unknown
 }
 
 /** Droplets the firewall covers: explicit ids plus every droplet carrying one of its tags. */
-export function coveredDroplets(cloud: Cloud, fw: FirewallRecord): number[] {
+function coveredDroplets(cloud: Cloud, fw: FirewallRecord): number[] {
   const tags = new Set(fw.tags.map((t) => t.toLowerCase()));
   return [...cloud.droplets.values()]
     .filter((d) => fw.dropletIds.includes(d.id) || d.tags.some((t) => tags.has(t.toLowerCase())))
     .map((d) => d.id);
 }
 
-export function renderFirewall(cloud: Cloud, fw: FirewallRecord): Record<string, unknown> {
+function renderFirewall(cloud: Cloud, fw: FirewallRecord): Record<string, unknown> {
   return {
     id: fw.id,
     name: fw.name,

@@ -25,9 +25,7 @@ import { registerTags } from "./tags";
  * listeners, plus one metadata socket per droplet (metadata.ts).
  */
 
-export type Listen =
-  | { readonly socketPath: string }
-  | { readonly host: string; readonly port: number };
+type Listen = { readonly socketPath: string } | { readonly host: string; readonly port: number };
 
 export interface StartOptions {
   readonly realiser: Realiser;
@@ -142,6 +140,3 @@ export async function startDigitalOcean(opts: StartOptions): Promise<DigitalOcea
     },
   };
 }
-
-export type { Realiser } from "./realiser";
-export { RecordingRealiser } from "./realiser";

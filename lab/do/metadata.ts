@@ -31,7 +31,7 @@ export interface MetadataInput {
  */
 export const VENDOR_DATA = "#cloud-config\ndisable_root: false\nmanage_etc_hosts: true\n";
 /** DigitalOcean's resolvers as metadata lists them (GOMD client_test.go; cloud-init fixtures). */
-export const NAMESERVERS = ["67.207.67.2", "67.207.67.3"] as const;
+const NAMESERVERS = ["67.207.67.2", "67.207.67.3"] as const;
 
 const v4 = (c: Ipv4Config) => ({ ip_address: c.address, netmask: c.netmask, gateway: c.gateway });
 const v6 = (c: Ipv6Config) => ({ ip_address: c.address, cidr: c.cidr, gateway: c.gateway });
@@ -84,7 +84,7 @@ type Tree = string | readonly string[] | { readonly [k: string]: Tree };
  * use dashes where the JSON uses underscores (`user-data`, `public-keys`) and `address` where
  * it says `ip_address`. IPv6 leaves (`address`, `cidr`, `gateway`) follow the JSON: UNCONFIRMED.
  */
-export function metadataTree(m: MetadataInput): Tree {
+function metadataTree(m: MetadataInput): Tree {
   const doc = renderMetadataJson(m);
   const leafName = (k: string) => (k === "ip_address" ? "address" : k);
   const convert = (v: unknown): Tree => {
@@ -167,7 +167,7 @@ export function metadataAnswer(m: MetadataInput, path: string): MetadataAnswer {
 }
 
 /** The metadata input of a droplet from the API state, or undefined once it is gone. */
-export function metadataInput(cloud: Cloud, dropletId: number): MetadataInput | undefined {
+function metadataInput(cloud: Cloud, dropletId: number): MetadataInput | undefined {
   const d = cloud.droplets.get(dropletId);
   if (!d) return undefined;
   const v4ip = [...cloud.reservedIps.values()].find((r) => r.dropletId === d.id)?.ip;

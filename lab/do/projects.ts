@@ -39,13 +39,13 @@ const PURPOSES = [
 const ENVIRONMENTS = ["Development", "Staging", "Production", ""];
 
 /** OAS shared/responses precondition_failed.yml:17; TF retries on this text (project/resource_project.go). */
-export const PROJECT_NOT_EMPTY =
+const PROJECT_NOT_EMPTY =
   "cannot delete a project with resources. move or remove the resources first";
 /** Observed in TF issues #445 and #1264 (docs/digitalocean-api.md#moving-an-assigned-reserved-ip). */
-export const MOVE_ASSIGNED_IP =
+const MOVE_ASSIGNED_IP =
   "Cannot move a Reserved IP with an associated Droplet. Move the Droplet instead";
 
-export function renderProject(cloud: Cloud, p: ProjectRecord): Record<string, unknown> {
+function renderProject(cloud: Cloud, p: ProjectRecord): Record<string, unknown> {
   return {
     id: p.id,
     owner_uuid: cloud.account.uuid,
@@ -67,7 +67,7 @@ function findProject(cloud: Cloud, id: string | undefined): ProjectRecord {
 }
 
 /** The URNs listed in a project, in DigitalOcean's naming. */
-export function projectUrns(cloud: Cloud, projectId: string): string[] {
+function projectUrns(cloud: Cloud, projectId: string): string[] {
   const urns: string[] = [];
   for (const d of cloud.droplets.values())
     if (d.projectId === projectId) urns.push(`do:droplet:${d.id}`);

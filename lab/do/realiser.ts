@@ -2,7 +2,7 @@ import { ADDR } from "../net";
 
 /**
  * The seam between the emulated DigitalOcean API (lab/do/) and whatever makes its resources
- * real (lab/lab.ts: namespaces, NAT, nftables, the Debian root). The API server owns the
+ * real (lab/labRealiser.ts: namespaces, NAT, nftables, the Debian root). The API server owns the
  * state clients see (ids, statuses, actions, links); a Realiser owns the machines and the
  * packets. The server calls it; it never calls the server back.
  *

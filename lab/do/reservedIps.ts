@@ -38,10 +38,10 @@ export interface ReservedFlavour {
  * The real API's `resource_id` for an IP action is UNCONFIRMED (docs/digitalocean-api.md#actions); godo needs
  * an integer, so IPv4 actions carry the address as a 32-bit number.
  */
-export const ipv4AsInt = (ip: string): number =>
+const ipv4AsInt = (ip: string): number =>
   ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
 
-export const V4: ReservedFlavour = {
+const V4: ReservedFlavour = {
   table: (c) => c.reservedIps,
   resourceType: "reserved_ip",
   realise: (c, ip, id) => c.realiser.setReservedIpv4(ip, id),
@@ -54,7 +54,7 @@ export function projectOf(cloud: Cloud, r: ReservedIpRecord): string {
   return d ? d.projectId : r.projectId;
 }
 
-export function renderReservedIp(cloud: Cloud, r: ReservedIpRecord): Record<string, unknown> {
+function renderReservedIp(cloud: Cloud, r: ReservedIpRecord): Record<string, unknown> {
   const d = r.dropletId === null ? undefined : cloud.droplets.get(r.dropletId);
   return {
     ip: r.ip,
@@ -68,11 +68,7 @@ export function renderReservedIp(cloud: Cloud, r: ReservedIpRecord): Record<stri
   };
 }
 
-export function findReserved(
-  flavour: ReservedFlavour,
-  cloud: Cloud,
-  ip: unknown,
-): ReservedIpRecord {
+function findReserved(flavour: ReservedFlavour, cloud: Cloud, ip: unknown): ReservedIpRecord {
   const r = flavour.table(cloud).get(String(ip).toLowerCase());
   if (!r) throw notFound();
   return r;
@@ -84,7 +80,7 @@ export function findReserved(
  * unassigned", resource_reserved_ip.go Delete); the droplets involved hold a pending event
  * until the realiser has moved the address.
  */
-export function reservedAction(
+function reservedAction(
   flavour: ReservedFlavour,
   cloud: Cloud,
   r: ReservedIpRecord,
@@ -179,7 +175,7 @@ export function reservedAction(
 const DELETE_EVENT = 0;
 
 /** Unassigns (if needed) and releases an address; answers when both are done. */
-export async function deleteReserved(
+async function deleteReserved(
   flavour: ReservedFlavour,
   cloud: Cloud,
   r: ReservedIpRecord,

@@ -11,7 +11,7 @@ import { type ReservedFlavour, registerReservedRoutes } from "./reservedIps";
  * TF waits on these actions only through the global `/v2/actions/{id}`.
  */
 
-export const V6: ReservedFlavour = {
+const V6: ReservedFlavour = {
   table: (c) => c.reservedIpv6,
   resourceType: "reserved_ipv6",
   realise: (c, ip, id) => c.realiser.setReservedIpv6(ip, id),
@@ -28,7 +28,7 @@ const canonical = (ip: string): string => {
   }
 };
 
-export function renderReservedIpv6(cloud: Cloud, r: ReservedIpRecord): Record<string, unknown> {
+function renderReservedIpv6(cloud: Cloud, r: ReservedIpRecord): Record<string, unknown> {
   const d = r.dropletId === null ? undefined : cloud.droplets.get(r.dropletId);
   return {
     ip: r.ip,

@@ -22,7 +22,7 @@ import {
  * ssh_key_fingerprint.yml shows the 16-byte colon form; lab/keys.ts computes it). Undefined
  * when the text is no OpenSSH public key (its blob must start with its own type string).
  */
-export function sshFingerprint(publicKey: string): string | undefined {
+function sshFingerprint(publicKey: string): string | undefined {
   const [type, blob] = publicKey.trim().split(/\s+/);
   if (!type || !blob || !/^(ssh-|ecdsa-sha2-|sk-)/.test(type)) return undefined;
   const bytes = Buffer.from(blob, "base64");
@@ -31,7 +31,7 @@ export function sshFingerprint(publicKey: string): string | undefined {
   return md5Fingerprint(publicKey);
 }
 
-export const renderKey = (k: KeyRecord): Record<string, unknown> => ({
+const renderKey = (k: KeyRecord): Record<string, unknown> => ({
   id: k.id,
   fingerprint: k.fingerprint,
   public_key: k.publicKey,

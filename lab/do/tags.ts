@@ -18,7 +18,7 @@ import { TAG_NAME } from "./droplets";
  * droplet changes which firewalls cover it, so it re-applies firewalls.
  */
 
-export function renderTag(cloud: Cloud, t: TagRecord): Record<string, unknown> {
+function renderTag(cloud: Cloud, t: TagRecord): Record<string, unknown> {
   const key = t.name.toLowerCase();
   const droplets = [...cloud.droplets.values()].filter((d) =>
     d.tags.some((x) => x.toLowerCase() === key),

@@ -13,7 +13,7 @@ export interface ApiEndpoint {
 }
 
 /** A non-2xx answer, as godo's ErrorResponse: status and the API's message. */
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(
     readonly method: string,
     readonly path: string,
@@ -34,21 +34,28 @@ export interface ApiAnswer<T> {
  * resource"), and scales the provider's StateChangeConf timings by one knob.
  */
 export class ApiClient {
-  calls = 0;
-  readonly log: string[] = [];
+  private readonly made: string[] = [];
 
   constructor(
     readonly endpoint: ApiEndpoint,
     readonly timing: Timing,
   ) {}
 
+  /** The calls made so far, in order ("GET /v2/droplets/1"). */
+  get log(): readonly string[] {
+    return this.made;
+  }
+
+  get calls(): number {
+    return this.made.length;
+  }
+
   async call<T = Record<string, unknown>>(
     method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
     path: string,
     body?: unknown,
   ): Promise<ApiAnswer<T>> {
-    this.calls += 1;
-    this.log.push(`${method} ${path}`);
+    this.made.push(`${method} ${path}`);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     return await new Promise<ApiAnswer<T>>((resolve, reject) => {
       const req = request(
@@ -120,7 +127,7 @@ export interface Timing {
 export const PROVIDER_TIMING: Timing = { scale: 1 };
 
 /** One refresh result: `undefined` = "not found" (StateChangeConf's nil result). */
-export type Refresh<T> = () => Promise<{ result: T; state: string } | undefined>;
+type Refresh<T> = () => Promise<{ result: T; state: string } | undefined>;
 
 export interface StateChangeConf<T> {
   readonly what: string;

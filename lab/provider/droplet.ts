@@ -6,7 +6,7 @@ interface ApiNetwork {
   type: string;
 }
 
-export interface ApiDroplet {
+interface ApiDroplet {
   id: number;
   name: string;
   status: string;
@@ -29,7 +29,7 @@ const firstOfType = (nets: ApiNetwork[] | undefined, type: string): string =>
   (nets ?? []).find((n) => n.type === type)?.ip_address ?? "";
 
 /** setDropletAttributes (resource_droplet.go:487-542): what a GET puts in state. */
-export function dropletState(d: ApiDroplet): Record<string, unknown> {
+function dropletState(d: ApiDroplet): Record<string, unknown> {
   const ipv4 = firstOfType(d.networks.v4, "public");
   const features = d.features ?? [];
   return {

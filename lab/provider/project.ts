@@ -22,7 +22,7 @@ interface Page {
  * LoadResourceURNs (digitalocean/project/projects.go:124-157): GET
  * /v2/projects/{id}/resources?page=N&per_page=200 while the answer has a next page.
  */
-export async function loadResourceUrns(api: ApiClient, projectId: string): Promise<string[]> {
+async function loadResourceUrns(api: ApiClient, projectId: string): Promise<string[]> {
   const urns: string[] = [];
   for (let page = 1; ; page++) {
     const { body } = await api.call<{ resources: { urn: string }[] } & Page>(

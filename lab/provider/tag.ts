@@ -14,7 +14,7 @@ interface ApiTag {
 }
 
 /** Read (resource_tag.go:77-101): GET /v2/tags/{name}; every count comes from `resources`. */
-export async function readTag(api: ApiClient, name: string): Promise<Record<string, unknown>> {
+async function readTag(api: ApiClient, name: string): Promise<Record<string, unknown>> {
   const { body } = await api.call<{ tag: ApiTag }>("GET", `/v2/tags/${encodeURIComponent(name)}`);
   const t = body.tag;
   return {

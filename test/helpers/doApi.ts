@@ -10,7 +10,7 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export interface ApiReply {
+interface ApiReply {
   readonly status: number;
   // biome-ignore lint/suspicious/noExplicitAny: JSON answers are inspected field by field
   readonly body: any;

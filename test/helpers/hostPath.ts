@@ -30,7 +30,7 @@ import { HOST_PACKAGES, HOST_PROGRAMS } from "../../lab/prereqs";
 const BIN_DIRS = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
 
 // dpkg-query's own ${Field} syntax, not a template string.
-export const DPKG_QUERY_FORMAT = [
+const DPKG_QUERY_FORMAT = [
   "-f=",
   ["Package", "Essential", "Priority", "Status", "Pre-Depends", "Depends", "Provides"]
     .map((f) => `$\{${f}}`)

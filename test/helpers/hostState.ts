@@ -19,7 +19,7 @@ export function out(argv: string[]): string {
 }
 
 /** `<netid> <local address:port>` → owning processes (ss -p), listening in the host's namespace. */
-export function listening(): Map<string, string> {
+function listening(): Map<string, string> {
   const m = new Map<string, string>();
   for (const line of out(["ss", "-H", "-l", "-n", "-t", "-u", "-p"]).split("\n")) {
     const f = line.trim().split(/\s+/);
@@ -60,8 +60,8 @@ function runNetns(prefix: string): Set<number> {
   return inodes;
 }
 
-/** PIDs of processes carrying the run's NTP_LAB_RUN marker (lab/lab.ts). */
-export function markedPids(prefix: string): number[] {
+/** PIDs of processes carrying the run's NTP_LAB_RUN marker (lab/region.ts). */
+function markedPids(prefix: string): number[] {
   const pids: number[] = [];
   for (const d of readdirSync("/proc").filter((n) => /^\d+$/.test(n))) {
     try {
@@ -82,7 +82,7 @@ export interface Seen {
 
 /**
  * Daemons of the run now: processes named ntpd/sshd/chronyd/cloud-init that are in one of its
- * network namespaces or carry its NTP_LAB_RUN marker (lab/lab.ts), each with /proc/<pid>/root.
+ * network namespaces or carry its NTP_LAB_RUN marker (lab/region.ts), each with /proc/<pid>/root.
  */
 export function runDaemons(prefix: string): Seen[] {
   const nets = runNetns(prefix);

@@ -8,7 +8,7 @@ import { ensureDoctl } from "./doctl";
 import { assertLabPrerequisites, ROOT } from "./labCli";
 
 /** A lab started with `--keep`, with what it prints for manual use. */
-export interface KeptLab {
+interface KeptLab {
   readonly url: string;
   readonly token: string;
   /** The deployer (internet) namespace. */
@@ -22,7 +22,7 @@ export interface KeptLab {
 }
 
 /** What a kept lab is started with, besides `--keep`. */
-export interface KeptLabOptions {
+interface KeptLabOptions {
   /** More arguments of `npm run lab` (e.g. `--report <file>`). */
   readonly args?: readonly string[];
   /** Called with each whole line the lab prints, from the start. */
@@ -30,7 +30,7 @@ export interface KeptLabOptions {
 }
 
 /** Starts `npm run lab -- --keep` and resolves once it printed the API URL, token and namespace. */
-export function startKeptLab(opts: KeptLabOptions = {}): Promise<KeptLab> {
+function startKeptLab(opts: KeptLabOptions = {}): Promise<KeptLab> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -128,7 +128,7 @@ export async function openKeptSession(
 }
 
 /** Tears the kept lab down; returns what the run left behind (all lists must be empty). */
-export async function closeKeptSession(
+async function closeKeptSession(
   s: KeptSession | undefined,
 ): Promise<ReturnType<typeof leftovers> | undefined> {
   if (!s) return undefined;

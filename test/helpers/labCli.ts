@@ -6,7 +6,7 @@ import { expect, onTestFinished } from "vitest";
 import { toolsRoot } from "../../lab/image";
 import { imageSpawnSync } from "../../lab/imageExec";
 import { missingPackages, notRunnable } from "../../lab/prereqs";
-import type { LabReport } from "../../lab/run";
+import type { LabReport } from "../../lab/report";
 import { leftovers } from "../../lab/teardown";
 
 export const ROOT = resolve(__dirname, "..", "..");

@@ -9,7 +9,7 @@ export const BASE_CONFIG = {
   sshSourceCidrs: ["198.51.100.7/32"],
 } as const;
 
-export function setStackConfig(config: Readonly<Record<string, unknown>>): void {
+function setStackConfig(config: Readonly<Record<string, unknown>>): void {
   pulumi.runtime.setAllConfig(
     Object.fromEntries(
       Object.entries(config).map(([k, v]) => [
@@ -50,12 +50,8 @@ export async function runProgram(
 }
 
 /** An Output's value; rejects with the program's error (e.g. a preflight RunError). */
-export function outputValue<T>(output: pulumi.Output<T>): Promise<T> {
+function outputValue<T>(output: pulumi.Output<T>): Promise<T> {
   return (output as unknown as { promise: () => Promise<T> }).promise();
-}
-
-export async function isSecretOutput(output: pulumi.Output<unknown>): Promise<boolean> {
-  return pulumi.isSecret(output);
 }
 
 async function settle(): Promise<void> {

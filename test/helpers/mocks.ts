@@ -26,7 +26,7 @@ export interface Recorded {
 export const recorded: Recorded[] = [];
 
 /** The last lines the two verification commands print on success (verify/summary.ts). */
-export const ON_DROPLET = {
+const ON_DROPLET = {
   check: "on-droplet",
   synced: true,
   secondsToSync: 7,
@@ -42,7 +42,7 @@ export const ON_DROPLET = {
   upstreams: [],
   warnings: [],
 };
-export const OUTSIDE = {
+const OUTSIDE = {
   check: "outside",
   ipv4: {
     address: "203.0.113.1",
@@ -60,7 +60,7 @@ export const OUTSIDE = {
 let counter = 0;
 
 /** What `digitalocean.getAccount` answers (DigitalOcean's defaults for a new account). */
-export const DEFAULT_ACCOUNT = { dropletLimit: 25, floatingIpLimit: 3 };
+const DEFAULT_ACCOUNT = { dropletLimit: 25, floatingIpLimit: 3 };
 /** The account the mocks answer with; tests change it. */
 export const account: {
   limits: { dropletLimit?: number; floatingIpLimit?: number };
@@ -73,7 +73,7 @@ export const account: {
  * The catalog data sources answer from the emulator's catalog (lab/do/catalog.ts, the
  * API's shapes), renamed as the provider returns them.
  */
-export const CATALOG = {
+const CATALOG = {
   regions: REGIONS.map((r) => ({ ...r, sizes: [...r.sizes], features: [...r.features] })),
   sizes: SIZES.map((s) => ({
     slug: s.slug,

@@ -36,7 +36,7 @@ export function requireRealTools(commands: readonly string[]): string {
   const missing = commands.filter((c) => !IMAGE_PATH.some((d) => existsSync(join(root, d, c))));
   if (missing.length > 0) {
     throw new Error(
-      `the tools image ${root} has no ${missing.join(", ")}: add its package to lab/image.ts TOOLS_PACKAGES`,
+      `the tools image ${root} has no ${missing.join(", ")}: add its package to lab/imageRecipe.ts TOOLS_PACKAGES`,
     );
   }
   return root;

@@ -28,7 +28,7 @@ import { type Node, NtpNet, ROOT, TSX_CLI } from "./netns";
 const DAY = 86_400;
 
 /** One-way delays of a node's link, milliseconds: `out` for what it sends, `in` for what it receives. */
-export interface LinkDelay {
+interface LinkDelay {
   readonly out: number;
   readonly in: number;
 }

@@ -16,19 +16,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NTPSEC_RESTART_DROP_IN } from "../../cloud-init/userData";
 import { addressBlock, anyIpRoutes, runAttack } from "../../lab/attacks/harness";
 import { amplification, monitorSchedule } from "../../lab/attacks/packets";
+import type { ScanResult } from "../../lab/attacks/scan";
 import type {
   ClientResult,
   FloodResult,
   ManyClientsResult,
   ReflectionResult,
-  ScanResult,
 } from "../../lab/attacks/senders";
 import { passwordOnlySshArgv } from "../../lab/attacks/ssh";
 import { run } from "../../lab/exec";
 import { defaultCacheDir, toolsRoot } from "../../lab/image";
 import { imageRun, imageSpawnSync } from "../../lab/imageExec";
 import { ADDR } from "../../lab/net";
-import type { LabReport } from "../../lab/run";
+import type { LabReport } from "../../lab/report";
 import { leftovers } from "../../lab/teardown";
 import { requireRealTools } from "../helpers/realTools";
 

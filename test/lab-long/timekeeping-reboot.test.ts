@@ -10,10 +10,11 @@ import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { GUEST_PATH, parseModuleResults } from "../../lab/droplet";
+import { ROOT_PATH } from "../../lab/debian";
 import { run } from "../../lab/exec";
 import { defaultCacheDir, toolsRoot } from "../../lab/image";
 import { imageRun } from "../../lab/imageExec";
+import { parseModuleResults } from "../../lab/memberCheck";
 import { doctlArgv, keptSessionHooks } from "../helpers/keptLab";
 
 /** A plausible droplet clock frequency error, ppm, as ntpd writes it (see the seeding below). */
@@ -102,7 +103,7 @@ async function inDroplet(root: string, script: string): Promise<string> {
   const r = await run(
     [
       ...["nsenter", "-t", String(pid), "-m", "-p", "-n", "-u", "chroot", root],
-      ...["/usr/bin/env", `PATH=${GUEST_PATH}`, "sh", "-c", script],
+      ...["/usr/bin/env", `PATH=${ROOT_PATH}`, "sh", "-c", script],
     ],
     { timeoutMs: 20_000 },
   );

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defaultCacheDir, toolsRoot } from "../../lab/image";
 import { imageExecArgv } from "../../lab/imageExec";
-import type { LabReport } from "../../lab/run";
+import type { LabReport } from "../../lab/report";
 import {
   DAEMON_PORTS,
   hostState,

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { imageSpawnSync } from "../../lab/imageExec";
+import { SCENARIO_NAMES } from "../../lab/scenarios";
 import { requireRealTools } from "../helpers/realTools";
 
 const ROOT = join(__dirname, "..", "..");
@@ -194,7 +195,9 @@ describe("pr.yml", () => {
     // Install only: no command, so the action runs nothing against a backend.
     expect(steps[install]?.with?.command).toBeUndefined();
     expect(rehearse).toBeGreaterThan(install);
-    expect(steps[rehearse]?.run).toMatch(/--scenario replace/);
+    // Every scenario of lab/scenarios.ts, in its order: a new one is rehearsed on every PR.
+    const listed = /--scenario ((?:[a-z][a-z0-9-]* ?)+)/.exec(steps[rehearse]?.run ?? "")?.[1];
+    expect(listed?.trim().split(" ")).toEqual([...SCENARIO_NAMES]);
     expect(steps[rehearse]?.run).toMatch(/--summary "\$GITHUB_STEP_SUMMARY"/);
   });
 

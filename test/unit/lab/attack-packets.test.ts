@@ -18,7 +18,8 @@ import {
   reflectionProbes,
   steadySchedule,
 } from "../../../lab/attacks/packets";
-import { LIMITS, reflect } from "../../../lab/attacks/senders";
+import { reflect } from "../../../lab/attacks/senders";
+import { LIMITS } from "../../../lab/attacks/sockets";
 import { parseHeader } from "../../../ntp/client";
 
 describe("attack packet builders", () => {

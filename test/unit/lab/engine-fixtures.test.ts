@@ -11,11 +11,20 @@ import {
   changesIn,
   deletedBeforeReplaced,
   diagnosticsText,
+  errorDiagnostics,
   parseChangeSummary,
+  parseFailedUrns,
   parseStepEvents,
   resourcesIn,
 } from "../../../lab/engine";
-import { judgeReplacement, SCENARIO_NAMES, SCENARIOS } from "../../../lab/scenarios";
+import {
+  interruptAt,
+  judgeDriftRepair,
+  judgeFinished,
+  judgeReplacement,
+  SCENARIO_NAMES,
+  SCENARIOS,
+} from "../../../lab/scenarios";
 
 const out = (step: string): string =>
   gunzipSync(
@@ -210,5 +219,95 @@ describe("lab --engine pulumi scenarios (lab/scenarios.ts), judged on real outpu
       "ipv6-off",
       "destroy",
     ]);
+  });
+
+  it("interrupted: Ctrl-C right after the new droplet was created; the engine cancels, no assignment moved", () => {
+    const text = out("interrupted-up");
+    const steps = parseStepEvents(text);
+    // The Ctrl-C went in at the droplet's create-replacement, the last step the engine finished.
+    expect(steps.filter((s) => s.op !== "same" && s.op !== "read")).toEqual([
+      expect.objectContaining({ op: "create-replacement", name: "ams-ntp-1-droplet" }),
+    ]);
+    expect(steps.findIndex(interruptAt)).toBe(steps.length - 1);
+    expect(text).toContain("^C received; cancelling.");
+    expect(errorDiagnostics(text)).toEqual(["update canceled"]);
+    expect(judge("interrupted", "interrupted-up", 1)).toBeUndefined();
+    // An up that ran through, or one stopped before any droplet, is not the scenario.
+    expect(judge("interrupted", "replace-up", 0)).toBe(
+      "pulumi up finished although it was interrupted",
+    );
+    expect(judge("interrupted", "second-up", 1)).toBe(
+      "pulumi up stopped before the new droplet existed",
+    );
+  });
+
+  it("interrupted: the next up keeps the interrupted droplet, moves both addresses to it, deletes the old one last", () => {
+    const steps = parseStepEvents(out("interrupted-rerun-up"));
+    expect(judgeFinished(steps)).toBeUndefined();
+    const droplet = steps.filter((s) => s.name === "ams-ntp-1-droplet").map((s) => s.op);
+    expect(droplet).toEqual(["same", "delete-replaced"]);
+    // A plain replacement creates a droplet: not a finished interrupted one.
+    expect(judgeFinished(parseStepEvents(out("replace-up")))).toMatch(
+      /^another droplet was created instead of finishing the replacement/,
+    );
+    expect(judgeFinished(parseStepEvents(out("second-up")))).toMatch(
+      /^the old droplet was not deleted/,
+    );
+  });
+
+  it("drift: after a droplet deleted through the API, the refresh fails on the IPv6 assignment's read and changes nothing", () => {
+    const text = out("drift-refresh");
+    // `pulumi refresh --yes` previews first; the preview's failed read stops it all.
+    expect(parseFailedUrns(text).map((u) => u.split("::").pop())).toEqual([
+      "ams-ntp-1-ipv6-assignment",
+    ]);
+    expect(errorDiagnostics(text)).toEqual([
+      expect.stringMatching(
+        /^ams-ntp-1-ipv6-assignment: .*Error assigning reserved IPv6 2001:db8:2::11 to dropletID 470000001/,
+      ),
+      expect.stringMatching(/^ams-ntp-1-ipv6-assignment: Preview failed: refreshing urn:/),
+      "preview failed",
+    ]);
+    expect(parseStepEvents(text)).toEqual([]);
+    expect(parseFailedUrns(out("up"))).toEqual([]);
+  });
+
+  it("drift: after the IPv6 assignment left the state, the refresh drops the droplet and the IPv4 assignment, and the up rebuilds the member", () => {
+    const refreshed = parseStepEvents(out("drift-refresh-again"));
+    expect(
+      refreshed
+        .filter((s) => s.op !== "same" && s.op !== "refresh")
+        .map((s) => `${s.op} ${s.name}`),
+    ).toEqual(["delete ams-ntp-1-droplet", "delete ams-ntp-1-ip-assignment"]);
+    expect(errorDiagnostics(out("drift-refresh-again"))).toEqual([]);
+    const up = parseStepEvents(out("drift-up"));
+    expect(judgeDriftRepair(up)).toBeUndefined();
+    expect(up.filter((s) => s.op === "create").map((s) => s.name)).toEqual([
+      "ams-ntp-1-droplet",
+      "ams-ntp-1-ip-assignment",
+      "ams-ntp-1-ipv6-assignment",
+      "ams-ntp-1-verify-reach",
+      "ams-ntp-1-verify-on-droplet",
+      "ams-ntp-1-verify-outside",
+      "ams-ntp-1-verify",
+    ]);
+    expect(judgeDriftRepair(parseStepEvents(out("second-up")))).toBe(
+      "no new droplet was created (its steps: same)",
+    );
+  });
+
+  it("token-read-only: the up of a change fails at its first write with DigitalOcean's 403, nothing changed", () => {
+    const text = out("token-read-only-up");
+    expect(errorDiagnostics(text)[0]).toMatch(
+      /^ams-ntp-1-firewall: .*Error updating firewall: PUT \S+: 403 .*You are not authorized to perform this operation\./,
+    );
+    expect(judge("token-read-only", "token-read-only-up", 255)).toBeUndefined();
+    expect(judge("token-read-only", "second-up", 0)).toBe(
+      "pulumi up succeeded with a read-only token",
+    );
+    // A failure that is not the 403, or a change made before it, fails the scenario.
+    expect(judge("token-read-only", "precheck-fails-up", 255)).toBe(
+      "pulumi up failed, but not with DigitalOcean's 403",
+    );
   });
 });

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { parseModuleResults, renderDmi, renderDropletCloudCfg } from "../../../lab/droplet";
+import { renderDmi, renderDropletCloudCfg } from "../../../lab/dropletFiles";
 import {
-  covers,
-  nftPorts,
-  renderEdgeFirewall,
-  renderEdgeNat,
-  splitAddresses,
-  translateRule,
-} from "../../../lab/firewall";
+  edgeRules,
+  NO_EDGE_RULES,
+  renderEdgeChange,
+  renderEdgeTables,
+} from "../../../lab/edgeRules";
+import { covers, nftPorts, splitAddresses, translateRule } from "../../../lab/firewall";
+import { parseModuleResults } from "../../../lab/memberCheck";
 import { resizeMembers } from "../../../lab/stack";
 
 describe("lab firewall translation", () => {
@@ -88,21 +88,45 @@ describe("lab firewall translation", () => {
     expect(covers(fw, a)).toBe(true);
     expect(covers(fw, b)).toBe(false);
     expect(covers({ ...fw, tags: [], dropletIds: [2] }, b)).toBe(true);
-    const text = renderEdgeFirewall([a, b], [fw]);
-    expect(text).toContain('oifname "d1" jump d1_in');
-    expect(text).toContain('iifname "d1" jump d1_out');
-    expect(text).not.toContain('"d2"');
-    expect(text).toMatch(/chain d1_in \{\n.*udp dport 123.*\n.*counter drop/);
-    expect(text).toMatch(/chain d1_out \{\n.*daddr 0\.0\.0\.0\/0 udp dport 123.*\n.*counter drop/);
-    expect(text.indexOf("ct state established,related accept")).toBeLessThan(
-      text.indexOf("jump d1_in"),
+    const rules = edgeRules(
+      [
+        { ...a, metadataPort: 9001 },
+        { ...b, metadataPort: 9002 },
+      ],
+      [fw],
+      new Map(),
+    );
+    expect([...rules.maps.fwIn]).toEqual([["d1", "jump d1_in"]]);
+    expect([...rules.maps.fwOut]).toEqual([["d1", "jump d1_out"]]);
+    expect([...rules.chains.keys()]).toEqual(["d1_in", "d1_out"]);
+    const text = renderEdgeChange(NO_EDGE_RULES, rules).script;
+    // d2 gets its metadata redirection only: no chain, no jump.
+    expect(text).not.toContain("d2_");
+    expect(text).not.toMatch(/fw_(in|out) \{ "d2"/);
+    expect(text).toMatch(
+      /add rule inet ntplab_fw d1_in ip saddr .*udp dport 123.*\n.*d1_in counter drop/,
+    );
+    expect(text).toMatch(
+      /add rule inet ntplab_fw d1_out ip daddr 0\.0\.0\.0\/0 udp dport 123.*\n.*d1_out counter drop/,
+    );
+    const tables = renderEdgeTables();
+    expect(tables.indexOf("ct state established,related accept")).toBeLessThan(
+      tables.indexOf("oifname vmap @fw_in"),
     );
   });
 
   it("1:1 NAT: DNAT in, SNAT only from the anchor", () => {
-    const t = renderEdgeNat([{ reserved: "198.18.64.11", anchor: "10.10.1.2" }]);
-    expect(t).toContain("ip daddr 198.18.64.11 dnat to 10.10.1.2");
-    expect(t).toContain("ip saddr 10.10.1.2 snat to 198.18.64.11");
+    const rules = edgeRules([], [], new Map([["198.18.64.11", "10.10.1.2"]]));
+    expect(renderEdgeChange(NO_EDGE_RULES, rules).script).toBe(
+      [
+        "add element ip ntplab_nat dnat4 { 198.18.64.11 : 10.10.1.2 }",
+        "add element ip ntplab_nat snat4 { 10.10.1.2 : 198.18.64.11 }",
+        "",
+      ].join("\n"),
+    );
+    const tables = renderEdgeTables();
+    expect(tables).toContain("dnat to ip daddr map @dnat4");
+    expect(tables).toContain("snat to ip saddr map @snat4");
   });
 });
 

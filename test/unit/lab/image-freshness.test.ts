@@ -1,5 +1,5 @@
 /**
- * lab/image.ts staleness: a cached root is compared with the suites as a local mirror serves
+ * lab/imageFreshness.ts staleness: a cached root is compared with the suites as a local mirror serves
  * them (InRelease + the amd64 main index, xz-compressed as Debian's are), on loopback only.
  */
 import { spawnSync } from "node:child_process";
@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DebianSuite } from "../../../lab/debian";
-import { type BuiltFrom, staleness } from "../../../lab/image";
+import { type BuiltFrom, staleness } from "../../../lab/imageFreshness";
 
 const files = new Map<string, Buffer>();
 let server: Server;
