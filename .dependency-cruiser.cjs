@@ -1,6 +1,6 @@
 /**
  * The repository's import rules (issue 18), checked by `npm run lint` (`depcruise`).
- * test/unit/import-rules.test.ts plants a violation of each rule in a scratch tree and runs
+ * test/unit/repo/import-rules.test.ts plants a violation of each rule in a scratch tree and runs
  * this configuration on it, so a rule that stops matching fails a test.
  */
 

@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// Four tiers (docs/decisions.md#test-tiers). The real-tool and lab tiers need root; their global
+// Four tiers (docs/decisions.md#test-tiers), the lab's in two projects. The real-tool and lab tiers need root; their global
 // setup installs the host packages and builds the cached images they lack (announced), and
 // they fail with a clear message instead of skipping when something is still missing, so CI
 // can never pass with a tier silently left out.
@@ -28,6 +28,20 @@ export default defineConfig({
         test: {
           name: "lab",
           include: ["test/lab/**/*.test.ts"],
+          globalSetup: ["test/globalSetup.ts"],
+          testTimeout: 900_000,
+          hookTimeout: 900_000,
+          fileParallelism: false,
+        },
+      },
+      // The lab's long scenarios (docs/testing.md#quick-and-long-lab-scenarios): minutes of
+      // their own beyond a boot — attacks, interrupts at every step, a reboot, a soak, several
+      // members, wrong upstreams, wide-area paths. Same tier (root, one lab at a time), in its
+      // own project so that `--project lab` is the quick check; `npm test` runs both.
+      {
+        test: {
+          name: "lab-long",
+          include: ["test/lab-long/**/*.test.ts"],
           globalSetup: ["test/globalSetup.ts"],
           testTimeout: 900_000,
           hookTimeout: 900_000,

@@ -4,7 +4,7 @@
  * caches and the SDK's global state never carry over.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { account, recorded, testMocks } from "../test/mocks/mocks";
+import { account, recorded, testMocks } from "../test/helpers/mocks";
 
 async function main(): Promise<void> {
   const count = Number.parseInt(process.argv[2] ?? "", 10);

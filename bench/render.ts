@@ -424,8 +424,9 @@ function leapBits(v: unknown): string {
 }
 
 /**
- * One figure of test/lab/timekeeping-*.test.ts in words. Known figures (the names the tests
- * print) get their key numbers; any other figure is shown as its JSON.
+ * One figure of the timekeeping-*.test.ts scenarios (test/lab/, test/lab-long/) in words.
+ * Known figures (the names the tests print) get their key numbers; any other figure is shown
+ * as its JSON.
  */
 export function figureSummary(f: TimekeepingFigure): string {
   const v = f.value;
@@ -485,12 +486,12 @@ export function timekeepingSection(t: TimekeepingResults): string {
   const parts = [
     "## Time keeping",
     "",
-    "The lab-tier scenarios of issue 13 (`test/lab/timekeeping-*.test.ts`: real NTPsec daemons",
+    "The lab-tier scenarios of issue 13 (`test/lab*/timekeeping-*.test.ts`: real NTPsec daemons",
     "in network namespaces, the member on the shipped ntp.conf, the shipped checks, scores from",
     "`npm run pool -- monitor`), run by `npm run bench -- --only timekeeping` through",
-    "`vitest run --project lab`; each test prints its figure as a `FIGURE <name>: <json>` line",
-    "(raw values in bench-results.json). One run of each scenario (n = 1), each with its",
-    "test's assertions.",
+    "`vitest run --project lab --project lab-long`; each test prints its figure as a",
+    "`FIGURE <name>: <json>` line (raw values in bench-results.json). One run of each scenario",
+    "(n = 1), each with its test's assertions.",
     "",
     measuredLine(t.measured),
     "",

@@ -117,7 +117,7 @@ export interface LabResults {
   readonly measured?: Measured;
 }
 
-/** One lab-tier test of test/lab/timekeeping-*.test.ts, from vitest's JSON report. */
+/** One lab-tier test of a timekeeping-*.test.ts (test/lab/, test/lab-long/), from vitest's JSON report. */
 export interface TimekeepingTest {
   readonly file: string;
   readonly title: string;

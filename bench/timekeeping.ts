@@ -1,7 +1,7 @@
 /**
- * Part 5: time keeping (issue 13). Runs the lab-tier scenarios test/lab/timekeeping-*.test.ts
- * through vitest and collects the `FIGURE <name>: <json>` lines they print, with each test's
- * result from vitest's JSON reporter.
+ * Part 5: time keeping (issue 13). Runs the lab-tier scenarios timekeeping-*.test.ts of
+ * test/lab/ and test/lab-long/ through vitest and collects the `FIGURE <name>: <json>` lines
+ * they print, with each test's result from vitest's JSON reporter.
  *
  * Why vitest and not the harness (test/helpers/timekeeping.ts TimeWorld) called from here:
  * TimeWorld is only the world (namespaces, daemons, checks); each scenario — what is started,
@@ -17,14 +17,19 @@ import type { TimekeepingFigure, TimekeepingResults, TimekeepingTest } from "./r
 import { ROOT } from "./tools";
 
 const VITEST = path.join(ROOT, "node_modules", "vitest", "vitest.mjs");
-const LAB_TESTS = path.join(ROOT, "test", "lab");
+/** The lab tier's two projects (vitest.config.mts): quick and long scenarios. */
+const LAB_PROJECTS = ["lab", "lab-long"] as const;
+const LAB_TESTS = LAB_PROJECTS.map((p) => path.join(ROOT, "test", p));
 
-/** The scenario files, sorted (test/lab/timekeeping-*.test.ts). */
-export function timekeepingFiles(dir = LAB_TESTS): string[] {
-  return readdirSync(dir)
-    .filter((f) => /^timekeeping-.+\.test\.ts$/.test(f))
-    .sort()
-    .map((f) => path.relative(ROOT, path.join(dir, f)));
+/** The scenario files of both lab projects, sorted (timekeeping-*.test.ts). */
+export function timekeepingFiles(dirs: readonly string[] = LAB_TESTS): string[] {
+  return dirs
+    .flatMap((dir) =>
+      readdirSync(dir)
+        .filter((f) => /^timekeeping-.+\.test\.ts$/.test(f))
+        .map((f) => path.relative(ROOT, path.join(dir, f))),
+    )
+    .sort();
 }
 
 /**
@@ -110,21 +115,22 @@ export async function measureTimekeeping(
   if (files.length === 0)
     return {
       available: false,
-      reason: "no test/lab/timekeeping-*.test.ts",
+      reason: "no test/lab*/timekeeping-*.test.ts",
       tests: [],
       figures: [],
     };
   const json = path.join(dir, "timekeeping-vitest.json");
   const logFile = path.join(dir, "timekeeping.log");
   rmSync(json, { force: true });
-  log(`time keeping: vitest run --project lab ${files.join(" ")} (output: ${logFile})`);
+  log(
+    `time keeping: vitest run ${LAB_PROJECTS.map((p) => `--project ${p}`).join(" ")} ${files.join(" ")} (output: ${logFile})`,
+  );
   const { code, tail } = await runBounded(
     [
       process.execPath,
       VITEST,
       "run",
-      "--project",
-      "lab",
+      ...LAB_PROJECTS.flatMap((p) => ["--project", p]),
       ...files,
       "--reporter=default",
       "--reporter=json",

@@ -1,7 +1,7 @@
 /**
  * Every default of the project, in one place; components/validate.ts applies them to the
  * settings it declares. `Pulumi.yaml` declares the same values for the CLI;
- * test/unit/validate.test.ts ("declares the config namespace's settings ...") fails if the
+ * test/unit/product/validate.test.ts ("declares the config namespace's settings ...") fails if the
  * two ever disagree.
  */
 export const DEFAULTS = {

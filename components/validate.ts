@@ -53,7 +53,7 @@ const stringList = z.array(z.string());
  * ({@link SETTING_NAMES}), their types ({@link FleetConfig}) and their defaults (from
  * components/defaults.ts, applied here and nowhere else in parsing) all derive from this
  * shape. Anything else in the namespace is a typo. `Pulumi.yaml` declares the same names and
- * defaults for the CLI; test/unit/validate.test.ts keeps the two equal.
+ * defaults for the CLI; test/unit/product/validate.test.ts keeps the two equal.
  */
 const memberShape = z.strictObject({
   /** Droplet name and prefix of every resource of the member (a DNS label). */

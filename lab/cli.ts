@@ -200,7 +200,7 @@ async function main(): Promise<number> {
             );
             console.log(renderKeepLines(api.url, api.endpoint.token, l.inet));
             // A line on stdin ends the wait like a normal run (teardown, table, report): lets a
-            // script (test/lab/attacks.test.ts) work on the live lab and still get the report.
+            // script (test/lab-long/attacks.test.ts) work on the live lab and still get the report.
             return new Promise<void>((done) => {
               process.stdin.once("data", () => {
                 process.stdin.pause();

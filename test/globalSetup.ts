@@ -12,7 +12,7 @@
  * after this and inherit it.
  *
  * Without root or Linux it does nothing: the tiers' own checks then fail with what to do
- * (test/real/prereqs.ts, test/lab/helpers.ts), never skip.
+ * (test/helpers/realTools.ts, test/helpers/labCli.ts), never skip.
  */
 import { defaultCacheDir, ensureImage, SUITES_CHECKED_ENV } from "../lab/image";
 import { ensurePackages, notRunnable } from "../lab/prereqs";

@@ -14,7 +14,7 @@ import { tag } from "./tag";
 
 /**
  * The provider this driver mirrors: the `@pulumi/digitalocean` SDK the program is built with
- * (package.json; test/unit/lab-provider-version.test.ts keeps the two equal) and the
+ * (package.json; test/unit/lab/provider-version.test.ts keeps the two equal) and the
  * terraform-provider-digitalocean code its modules were read from (each cites its files).
  * It mirrors only what a first `pulumi up` does — each resource's Create and the data
  * sources the program reads — never an update, a replacement, a delete, or the engine's and

@@ -1,10 +1,11 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { leftovers } from "../../lab/teardown";
-import { assertLabPrerequisites, at, type CliRun, runLabCli, stackWith } from "./helpers";
+import { assertLabPrerequisites, at, type CliRun, runLabCli, stackWith } from "../helpers/labCli";
 
 // Issue 10 in the lab: a deployer outside sshSourceCidrs is told so at once. (The order of
-// the two phases and a failing pre-check are test/lab/lab.test.ts's first and third runs.)
+// the two phases and a failing pre-check are test/lab/lab.test.ts's: the dev stack's run
+// and the run without outbound UDP 123.)
 
 function expectClean(run: CliRun): void {
   expect(leftovers(run.prefix)).toEqual({

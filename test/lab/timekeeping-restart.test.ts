@@ -3,8 +3,8 @@ import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { GOOD_UPSTREAM } from "../../lab/upstreams";
 import { parseVarList } from "../../verify/parse";
+import { requireRealTools } from "../helpers/realTools";
 import { TimeWorld } from "../helpers/timekeeping";
-import { requireRealTools } from "../real/prereqs";
 
 // Restarts and late DNS (issue 13), at the level of the member's ntpd with the shipped
 // ntp.conf: a restart (SIGTERM, as a shutdown sends; ntpd writes its drift file) and the

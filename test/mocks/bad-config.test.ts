@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { recorded } from "./mocks";
-import { BASE_CONFIG, runProgram } from "./program";
+import { BASE_CONFIG, runProgram } from "../helpers/mockProgram";
+import { recorded } from "../helpers/mocks";
 
 const U = BASE_CONFIG.upstreams;
 const member = (extra: Record<string, unknown>) => [{ name: "ams-1", region: "ams3", ...extra }];

@@ -10,8 +10,8 @@ import { ConfigError, parseFleetConfig } from "../../components/validate";
 import { runLab } from "../../lab/run";
 import { runCli } from "../../pool/cli";
 import { renderLocalVerifyCommand, renderRemoteVerifyCommand } from "../../verify/commands";
-import { recorded } from "./mocks";
-import { BASE_CONFIG, runProgram } from "./program";
+import { BASE_CONFIG, runProgram } from "../helpers/mockProgram";
+import { recorded } from "../helpers/mocks";
 
 // Issue 5, bad input: configurations, stack files and command lines that must each end in ONE
 // clear error naming the setting or option, with nothing created. test/mocks/bad-config.test.ts

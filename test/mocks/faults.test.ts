@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { resetRecorder } from "./mocks";
-import { BASE_CONFIG, ofType, runProgram } from "./program";
+import { BASE_CONFIG, ofType, runProgram } from "../helpers/mockProgram";
+import { resetRecorder } from "../helpers/mocks";
 
 // Issue 5, "droplet replaced": two runs of the program, before and after a change that
 // replaces the droplet (new upstreams → new user-data). The lab cannot express an update of

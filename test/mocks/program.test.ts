@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { buildFirewallRules } from "../../components/firewallRules";
-import { account, invoked, previous, recorded, resetRecorder } from "./mocks";
-import { BASE_CONFIG, ofType, runProgram } from "./program";
+import { BASE_CONFIG, ofType, runProgram } from "../helpers/mockProgram";
+import { account, invoked, previous, recorded, resetRecorder } from "../helpers/mocks";
 
 const T = {
   component: "ntppool:index:PoolServer",

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { afterEach, beforeEach } from "vitest";
-import { resetRecorder, testMocks } from "./mocks";
+import { resetRecorder, testMocks } from "../helpers/mocks";
 
 // setMocks must run before any Pulumi resource module is imported by a test.
 pulumi.runtime.setMocks(testMocks, "ntp-pool", "test", false, "organization");

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 import { Verification } from "../../components/Verification";
 import { readVerifyScript } from "../../verify/paths";
-import { recorded, testMocks } from "./mocks";
+import { recorded, testMocks } from "../helpers/mocks";
 
 // Realistic last lines of both checks, so the summary is built as in a real `pulumi up`.
 const onDropletLine = JSON.stringify({
@@ -131,7 +131,14 @@ describe("Verification component", () => {
     const { v } = build();
     await value(v.summary);
     await settle();
-    for (const c of recorded.filter((x) => x.type.startsWith("command:"))) {
+    const cmds = recorded.filter((x) => x.type.startsWith("command:"));
+    // The three commands are there: with none recorded the loop would assert nothing.
+    expect(cmds.map((c) => c.name).sort()).toEqual([
+      "a-verify-on-droplet",
+      "a-verify-outside",
+      "a-verify-reach",
+    ]);
+    for (const c of cmds) {
       expect([c.name, c.customTimeouts]).toEqual([c.name, { create: "390s", update: "390s" }]);
     }
   });

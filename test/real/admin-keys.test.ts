@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readAdminKeysScript, renderAdminKeysCommand } from "../../cloud-init/adminKeys";
 import { imageSpawnSync } from "../../lab/imageExec";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // cloud-init/scripts/ntppool-admin-keys.sh run as `<member>-admin-keys` runs it (the rendered
 // command line by /bin/sh, the script on stdin), from the tools image with a scratch /root,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderNtpConf } from "../../cloud-init/ntpConf";
 import { renderUserData } from "../../cloud-init/userData";
 import { imageSpawn, imageSpawnSync } from "../../lab/imageExec";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 const ROOT = path.join(__dirname, "..", "..");
 const UPSTREAMS = ["ntp1.time.nl", "ptbtime1.ptb.de", "ptbtime2.ptb.de", "sth1.ntp.se"];

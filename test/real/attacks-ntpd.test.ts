@@ -11,7 +11,7 @@ import type {
   ReflectionResult,
 } from "../../lab/attacks/senders";
 import { type Node, NtpNet, orphanConf, run, waitSynced } from "../helpers/netns";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // The attack suite against real NTPsec running OUR rendered ntp.conf (cloud-init/ntpConf.ts),
 // in namespaces this file creates: 4 stratum-1 upstreams, the member, and an attacker/client

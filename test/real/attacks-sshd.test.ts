@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SSHD_DROP_IN } from "../../cloud-init/userData";
 import { passwordOnlySshArgv } from "../../lab/attacks/ssh";
 import { type Node, NtpNet } from "../helpers/netns";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // Password guessing against the member's sshd: real OpenSSH sshd in a namespace with the
 // user-data's drop-in (cloud-init/userData.ts SSHD_DROP_IN) included first, exactly as

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { imageRun, imageSpawn } from "../../lab/imageExec";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // lab/imageExec.ts, the one way the lab and the tests run a program from an image: what it
 // promises on its interface, checked from both sides (inside the command and on the host).

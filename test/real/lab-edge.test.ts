@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Edge, type EdgeDroplet } from "../../lab/edge";
 import { labFirewall } from "../../lab/firewall";
 import { imageMustRun } from "../../lab/imageExec";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // lab/edge.ts against the real nftables of the tools image, in a namespace of this test's:
 // the scripts lab/edgeRules.ts renders load, and a change leaves what it does not concern as

@@ -23,7 +23,7 @@ import {
 } from "../../lab/debian";
 import { dropletImage } from "../../lab/image";
 import { leapFileExpiry, leapFileProblem } from "../../lab/leapFile";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 const LEAP_FILE = "usr/share/zoneinfo/leap-seconds.list";
 /**

@@ -14,7 +14,7 @@ import { generateEd25519 } from "../../lab/keys";
 import { ADDR } from "../../lab/net";
 import { activeDroplet, startTestApi, type TestApi } from "../helpers/doApi";
 import { type Node, NtpNet } from "../helpers/netns";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 let api: TestApi;
 let net: NtpNet;

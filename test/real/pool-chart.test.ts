@@ -11,7 +11,7 @@ import { inflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { imageSpawnSync } from "../../lab/imageExec";
 import { renderSvgChart, SVG_LAYOUT, svgScales } from "../../pool/chart";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 interface Image {
   width: number;

@@ -10,7 +10,7 @@ import {
   TSX_CLI,
   waitSynced,
 } from "../helpers/netns";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // `npm run pool -- monitor` (pool/cli.ts) run as a user runs it, from a client namespace,
 // against real NTPsec daemons: a synchronised member, one that cannot synchronise, and an

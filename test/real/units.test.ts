@@ -8,7 +8,7 @@ import {
   renderReservedIpv6Unit,
 } from "../../cloud-init/userData";
 import { imageSpawnSync } from "../../lab/imageExec";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 let dir: string;
 /** The tools image: its systemd-analyze, and Debian's own ntpsec.service and ntpd. */

@@ -7,7 +7,7 @@ import { parseNtpqRv } from "../../verify/parse";
 import { readVerifyScript } from "../../verify/paths";
 import { onDropletSchema } from "../../verify/summary";
 import { leapFileExpiring, memberConf, type Node, NtpNet, orphanConf } from "../helpers/netns";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // cloud-init/scripts/ntppool-verify.sh against real NTPsec daemons in network namespaces,
 // run exactly as remote.Command runs it: the rendered command line with the script on stdin.

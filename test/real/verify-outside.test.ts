@@ -14,7 +14,7 @@ import {
   TSX_CLI,
   waitSynced,
 } from "../helpers/netns";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 // The outside check (verify/outside.ts, run as the local.Command runs it) and the Node NTP
 // client underneath it, against real NTPsec daemons in network namespaces.

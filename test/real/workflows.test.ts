@@ -15,7 +15,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { imageSpawnSync } from "../../lab/imageExec";
 import { SCENARIO_NAMES } from "../../lab/scenarios";
-import { requireRealTools } from "./prereqs";
+import { requireRealTools } from "../helpers/realTools";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -119,6 +119,13 @@ describe.each(FILES)("pinning and permissions: %s", (file) => {
       set.add(m[2] ?? "");
       shaByAction.set(m[1] ?? "", set);
     }
+    // Every action the files use was read by the pattern (a pattern that no longer matches
+    // would leave nothing to compare).
+    const actions = FILES.flatMap((f) =>
+      Object.values(load(f).wf.jobs).flatMap((j) => j.steps.map((s) => s.uses?.split("@")[0])),
+    ).filter((a): a is string => a !== undefined);
+    expect(actions.length).toBeGreaterThan(0);
+    expect([...shaByAction.keys()].sort()).toEqual([...new Set(actions)].sort());
     for (const [action, shas] of shaByAction) {
       expect(shas.size, `${action} pinned to several SHAs`).toBe(1);
     }
@@ -136,11 +143,13 @@ describe.each(FILES)("pinning and permissions: %s", (file) => {
   });
 
   it("does not keep the checkout token in the workspace", () => {
-    for (const job of Object.values(wf.jobs)) {
-      for (const s of job.steps.filter((x) => x.uses?.startsWith("actions/checkout@"))) {
-        expect(s.with?.["persist-credentials"]).toBe(false);
-      }
-    }
+    const checkouts = Object.values(wf.jobs).flatMap((job) =>
+      job.steps.filter((x) => x.uses?.startsWith("actions/checkout@")),
+    );
+    // Each file checks out; every checkout in its text was found (none to check would pass).
+    expect(checkouts.length).toBeGreaterThan(0);
+    expect(checkouts.length).toBe(text.match(/uses: actions\/checkout@/g)?.length);
+    for (const s of checkouts) expect(s.with?.["persist-credentials"]).toBe(false);
   });
 });
 
@@ -158,8 +167,22 @@ describe("pr.yml", () => {
     ]);
     const lab = wf.jobs["real-and-lab"];
     expect(lab?.container).toMatchObject({ image: "debian:bookworm", options: "--privileged" });
-    expect(lab?.steps.map((s) => s.run)).toContain("npx vitest run --project real --project lab");
+    expect(lab?.steps.map((s) => s.run)).toContain(
+      "npx vitest run --project real --project lab --project lab-long",
+    );
     expect(wf.jobs.preview?.needs).toEqual(["check", "real-and-lab", "lab-rehearsal"]);
+  });
+
+  it("runs every vitest project of vitest.config.mts: none is left out", () => {
+    const config = readFileSync(join(ROOT, "vitest.config.mts"), "utf8");
+    const projects = [...config.matchAll(/\bname: "([\w-]+)"/g)].map((m) => m[1]).sort();
+    expect(projects).toEqual(["lab", "lab-long", "mocks", "real", "unit"]);
+    const run = Object.values(wf.jobs)
+      .flatMap((j) => j.steps.map((s) => s.run ?? ""))
+      .filter((r) => r.startsWith("npx vitest run "))
+      .flatMap((r) => [...r.matchAll(/--project (\S+)/g)].map((m) => m[1]))
+      .sort();
+    expect(run).toEqual(projects);
   });
 
   it("rehearses pulumi up in the lab as root with the real Pulumi CLI before the preview", () => {
