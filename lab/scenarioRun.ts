@@ -138,6 +138,30 @@ async function strayDroplets(
 }
 
 /**
+ * The probed `pulumi up` that follows a failed or interrupted one: it must succeed, pass
+ * `judge` on its step events, and leave every probe answered synchronised.
+ */
+async function probedRerun(
+  sc: ChangeScenario,
+  ctx: ScenarioContext,
+  what: string,
+  judge: (steps: ReturnType<typeof parseStepEvents>) => string | undefined,
+): Promise<{ rerun: ScenarioReport["rerun"]; problem: string | undefined }> {
+  const again = await probeDuring(ctx.lab, ctx.repoDir, ctx.members, ctx.log, () =>
+    ctx.step(upStep(ctx.setup, `${sc.name} rerun up`), true),
+  );
+  const a = again.result;
+  const problem =
+    a.code !== 0
+      ? `${what} failed (exit ${a.code}):\n${tail(a.stderr)}\n${tail(a.stdout)}`
+      : (judge(parseStepEvents(a.stdout)) ?? probeFailures(again.figures));
+  return {
+    rerun: { code: a.code, changes: a.changes, ...again.figures },
+    problem: problem === undefined ? undefined : `rerun: ${problem}`,
+  };
+}
+
+/**
  * One change scenario (lab/scenarios.ts): its settings set in the stack, then `pulumi up`
  * with both reserved addresses of every member probed every second from outside (any
  * unanswered or unsynchronised probe fails it), or, for a refused change, `pulumi preview`
@@ -184,16 +208,12 @@ async function changeScenario(sc: ChangeScenario, ctx: ScenarioContext): Promise
   if (problem === undefined && sc.kind === "fails") {
     // Undo the change and deploy again: the failed replacement must not cost the address.
     restoreSettings(before, ctx);
-    const again = await probeDuring(lab, repoDir, members, log, () =>
-      step(upStep(setup, `${sc.name} rerun up`), true),
-    );
-    const a = again.result;
-    rerun = { code: a.code, changes: a.changes, ...again.figures };
-    problem =
-      a.code !== 0
-        ? `the up after undoing the change failed (exit ${a.code}):\n${tail(a.stderr)}\n${tail(a.stdout)}`
-        : (judgeReplacement(parseStepEvents(a.stdout)) ?? probeFailures(again.figures));
-    if (problem !== undefined) problem = `rerun: ${problem}`;
+    ({ rerun, problem } = await probedRerun(
+      sc,
+      ctx,
+      "the up after undoing the change",
+      judgeReplacement,
+    ));
   }
   if (problem === undefined && sc.thenNoChange) {
     const again = await step(upStep(setup, `${sc.name} second up`));
@@ -246,17 +266,8 @@ async function interruptedScenario(sc: ChangeScenario, ctx: ScenarioContext): Pr
   let rerun: ScenarioReport["rerun"];
   let stray: number[] | undefined;
   if (problem === undefined) {
-    const again = await probeDuring(lab, repoDir, members, log, () =>
-      step(upStep(setup, `${sc.name} rerun up`), true),
-    );
-    const a = again.result;
-    rerun = { code: a.code, changes: a.changes, ...again.figures };
-    problem =
-      a.code !== 0
-        ? `the up after the interrupt failed (exit ${a.code}):\n${tail(a.stderr)}\n${tail(a.stdout)}`
-        : (judgeFinished(parseStepEvents(a.stdout)) ?? probeFailures(again.figures));
-    if (problem !== undefined) problem = `rerun: ${problem}`;
-    else {
+    ({ rerun, problem } = await probedRerun(sc, ctx, "the up after the interrupt", judgeFinished));
+    if (problem === undefined) {
       stray = await strayDroplets(ctx, await readMembersOf(ctx));
       if (stray.length > 0) problem = `droplets left that no member holds: ${stray.join(", ")}`;
     }
