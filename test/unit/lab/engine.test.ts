@@ -4,11 +4,12 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import {
   engineSetup,
@@ -37,9 +38,20 @@ const stack: StackConfig = {
   skippedSecrets: [],
 };
 
+// Every folder a test makes goes when the test ends: the tests leave no file behind.
+const made: string[] = [];
+const tempDir = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
+afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 describe("lab --engine pulumi", () => {
   it("finds pulumi on PATH only where it is", () => {
-    const dir = mkdtempSync(join(tmpdir(), "ntp-lab-path-"));
+    const dir = tempDir("ntp-lab-path-");
     expect(findPulumi(dir)).toBeUndefined();
     expect(findPulumi("")).toBeUndefined();
   });
@@ -64,11 +76,11 @@ describe("lab --engine pulumi", () => {
   });
 
   it("links the project into the run directory without the user's stack files, and edits settings in place", () => {
-    const repo = mkdtempSync(join(tmpdir(), "ntp-lab-repo-"));
+    const repo = tempDir("ntp-lab-repo-");
     for (const f of ["Pulumi.yaml", "index.ts", "Pulumi.dev.yaml"])
       writeFileSync(join(repo, f), "x");
     mkdirSync(join(repo, "components"));
-    const dir = mkdtempSync(join(tmpdir(), "ntp-lab-engine-"));
+    const dir = tempDir("ntp-lab-engine-");
     const setup = engineSetup(dir, "lab", "p");
     prepareEngine(setup, stack, "http://127.0.0.1:8080", repo);
     expect(readdirSync(setup.projectDir).sort()).toEqual([
