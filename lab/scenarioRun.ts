@@ -63,9 +63,6 @@ export interface ScenarioContext {
   readonly pulumi: string;
 }
 
-const readMembersOf = (ctx: ScenarioContext): Promise<MemberOutput[]> =>
-  readMembers(ctx.lab, ctx.pulumi, ctx.setup);
-
 /** A well-formed token that no DigitalOcean account has: the API answers 401. */
 const REFUSED_TOKEN = `dop_v1_${"0".repeat(64)}`;
 
@@ -127,14 +124,24 @@ function finish(sc: ChangeScenario, ctx: ScenarioContext, rep: ScenarioReport): 
  * Droplets in the emulated account that no member's output names: what an interrupted or
  * failed change would leave on the user's bill.
  */
-async function strayDroplets(
-  ctx: ScenarioContext,
-  members: readonly MemberOutput[],
-): Promise<number[]> {
+async function strayDroplets(ctx: ScenarioContext): Promise<number[]> {
+  const members = await readMembers(ctx.lab, ctx.pulumi, ctx.setup);
   const client = new ApiClient(ctx.api.endpoint, PROVIDER_TIMING);
   const r = await client.call<{ droplets: { id: number }[] }>("GET", "/v2/droplets?per_page=200");
   const owned = new Set(members.map((m) => String(m.dropletId)));
   return r.body.droplets.map((d) => d.id).filter((id) => !owned.has(String(id)));
+}
+
+const strayProblem = (stray: readonly number[]): string | undefined =>
+  stray.length > 0 ? `droplets left that no member holds: ${stray.join(", ")}` : undefined;
+
+/** A further `pulumi up` that must change nothing; what is wrong with it, or undefined. */
+async function noChangeUp(sc: ChangeScenario, ctx: ScenarioContext): Promise<string | undefined> {
+  const again = await ctx.step(upStep(ctx.setup, `${sc.name} second up`));
+  const n = again.changes ? changesIn(again.changes) : undefined;
+  return n !== 0
+    ? `the up after it changed ${n ?? "?"} resources: ${JSON.stringify(again.changes)}`
+    : undefined;
 }
 
 /**
@@ -215,12 +222,7 @@ async function changeScenario(sc: ChangeScenario, ctx: ScenarioContext): Promise
       judgeReplacement,
     ));
   }
-  if (problem === undefined && sc.thenNoChange) {
-    const again = await step(upStep(setup, `${sc.name} second up`));
-    const n = again.changes ? changesIn(again.changes) : undefined;
-    if (n !== 0)
-      problem = `the up after it changed ${n ?? "?"} resources: ${JSON.stringify(again.changes)}`;
-  }
+  if (problem === undefined && sc.thenNoChange) problem = await noChangeUp(sc, ctx);
   finish(sc, ctx, {
     row: sc.row,
     code: r.code,
@@ -268,8 +270,8 @@ async function interruptedScenario(sc: ChangeScenario, ctx: ScenarioContext): Pr
   if (problem === undefined) {
     ({ rerun, problem } = await probedRerun(sc, ctx, "the up after the interrupt", judgeFinished));
     if (problem === undefined) {
-      stray = await strayDroplets(ctx, await readMembersOf(ctx));
-      if (stray.length > 0) problem = `droplets left that no member holds: ${stray.join(", ")}`;
+      stray = await strayDroplets(ctx);
+      problem = strayProblem(stray);
     }
   }
   log(`${sc.name}: interrupted at ${interruptedAt?.toFixed(1) ?? "—"} s, exit ${r.code}`);
@@ -346,13 +348,9 @@ async function driftScenario(sc: ChangeScenario, ctx: ScenarioContext): Promise<
   problem ??= notServingAtEnd(probed.probes);
   let stray: number[] | undefined;
   if (problem === undefined) {
-    const again = await step(upStep(setup, `${sc.name} second up`));
-    const n = again.changes ? changesIn(again.changes) : undefined;
-    if (n !== 0)
-      problem = `the up after it changed ${n ?? "?"} resources: ${JSON.stringify(again.changes)}`;
-    stray = await strayDroplets(ctx, await readMembersOf(ctx));
-    if (problem === undefined && stray.length > 0)
-      problem = `droplets left that no member holds: ${stray.join(", ")}`;
+    problem = await noChangeUp(sc, ctx);
+    stray = await strayDroplets(ctx);
+    problem ??= strayProblem(stray);
   }
   for (const s of runbook)
     log(`${sc.name}: ${s.step}: exit ${s.code}${s.errors ? ` — ${s.errors.join(" | ")}` : ""}`);
