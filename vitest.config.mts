@@ -1,4 +1,13 @@
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { defineConfig } from "vitest/config";
+
+// The pure tiers' temporary folder, one per run and tier; test/tmpGuard.ts fails the run if a
+// test leaves anything in it.
+const scratch = (tier: string) => ({
+  env: { TMPDIR: join(tmpdir(), `ntp-pool-${tier}-${process.pid}`) },
+  globalSetup: ["test/tmpGuard.ts"],
+});
 
 // Four tiers (docs/decisions.md#test-tiers), the lab's in two projects. The real-tool and lab tiers need root; their global
 // setup installs the host packages and builds the cached images they lack (announced), and
@@ -7,11 +16,12 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      { test: { name: "unit", include: ["test/unit/**/*.test.ts"], ...scratch("unit") } },
       {
         test: {
           name: "mocks",
           include: ["test/mocks/**/*.test.ts"],
+          ...scratch("mocks"),
           setupFiles: ["test/mocks/setup.ts"],
         },
       },

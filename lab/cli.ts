@@ -39,8 +39,38 @@ function wholeNumber(option: string): (v: string) => number {
   };
 }
 
-async function main(): Promise<number> {
+/** The lab CLI's settings, as parsed from its arguments. */
+export interface LabCliOptions {
+  stackFile: string;
+  members?: number;
+  report?: string;
+  cacheDir?: string;
+  syncTimeout?: number;
+  waitScale?: number;
+  engine: "mock" | "pulumi";
+  scenario?: Scenario[];
+  engineOutput?: string;
+  summary?: string;
+  keep?: boolean;
+  faultDropOutboundNtp?: boolean;
+  faultUpstreamsDown?: number;
+  faultUpstream?: UpstreamKind[];
+}
+
+/** Where the parser writes help and errors (the process's stdout and stderr when run). */
+export interface LabCliIo {
+  write: (text: string) => void;
+  writeError: (text: string) => void;
+}
+
+/**
+ * Parses the lab's arguments, or throws commander's error after writing its one line: bad
+ * input is refused here, before anything is checked, installed or created.
+ */
+export function parseLabArgs(argv: readonly string[], io: LabCliIo): LabCliOptions {
   const program = new Command()
+    .exitOverride()
+    .configureOutput({ writeOut: io.write, writeErr: io.writeError })
     .name("npm run lab --")
     .description(
       "Runs the real program (index.ts) against an emulated DigitalOcean: the API (lab/do/) realises droplets as namespaces booted by real cloud-init, reserved IPs as 1:1 NAT, firewalls as nftables; upstreams are stratum-1 NTPsec servers. The program runs under Pulumi's mock runtime, whose resources become the DigitalOcean provider's API calls (lab/provider/).",
@@ -114,31 +144,27 @@ async function main(): Promise<number> {
         })
         .hideHelp(),
     );
-  program.parse();
-  const o = program.opts<{
-    stackFile: string;
-    members?: number;
-    report?: string;
-    cacheDir?: string;
-    syncTimeout?: number;
-    waitScale?: number;
-    engine: "mock" | "pulumi";
-    scenario?: string[];
-    engineOutput?: string;
-    summary?: string;
-    keep?: boolean;
-    faultDropOutboundNtp?: boolean;
-    faultUpstreamsDown?: number;
-    faultUpstream?: UpstreamKind[];
-  }>();
-
-  const scenarios = o.scenario ?? [];
-  if (scenarios.length > 0 && o.engine !== "pulumi") {
-    console.error(
-      "lab: --scenario needs --engine pulumi (the mock runtime has no second deployment)",
+  program.parse([...argv], { from: "user" });
+  const o = program.opts<LabCliOptions>();
+  if ((o.scenario ?? []).length > 0 && o.engine !== "pulumi")
+    program.error(
+      "error: --scenario needs --engine pulumi (the mock runtime has no second deployment)",
     );
-    return 2;
+  return o;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let o: LabCliOptions;
+  try {
+    o = parseLabArgs(argv, {
+      write: (t) => process.stdout.write(t),
+      writeError: (t) => process.stderr.write(t),
+    });
+  } catch (e) {
+    // Commander has written the message (or the help); its exit code is 0 for --help.
+    return (e as { exitCode?: number }).exitCode ?? 2;
   }
+  const scenarios = o.scenario ?? [];
   let pulumi: string | undefined;
   if (o.engine === "pulumi") {
     pulumi = findPulumi();
@@ -180,7 +206,7 @@ async function main(): Promise<number> {
       engine: pulumi
         ? {
             pulumi,
-            scenarios: scenarios as Scenario[],
+            scenarios,
             ...(o.engineOutput ? { outputDir: resolve(o.engineOutput) } : {}),
           }
         : undefined,
@@ -235,10 +261,11 @@ async function main(): Promise<number> {
   return code;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (e) => {
-    console.error(`lab: ${(e as Error).stack ?? e}`);
-    process.exit(1);
-  },
-);
+if (require.main === module)
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      console.error(`lab: ${(e as Error).stack ?? e}`);
+      process.exit(1);
+    },
+  );

@@ -3,7 +3,7 @@ import { GOOD_UPSTREAM } from "../../lab/upstreams";
 import { onDropletSchema, outsideSchema } from "../../verify/summary";
 import type { Node } from "../helpers/netns";
 import { requireRealTools } from "../helpers/realTools";
-import { type Paths, TimeWorld } from "../helpers/timekeeping";
+import { type Paths, SCHEDULING_MS, TimeWorld } from "../helpers/timekeeping";
 
 // Wide-area paths (issue 13): every link of the member's world delayed, jittered and lossy
 // (lab/guest/linkem.py; this kernel has no sch_netem), one upstream 15 ms slower towards the
@@ -28,10 +28,10 @@ const WAN: Paths = {
 
 /**
  * Error bound of one offset measurement: jitter J on each leg moves (fwd − back)/2 by at
- * most J, plus 1 ms for the emulator's own scheduling. An outside offset is the difference
+ * most J, plus the scheduling bound (SCHEDULING_MS). An outside offset is the difference
  * of two such measurements (member and reference), so it gets twice this.
  */
-const ONE_OFFSET_MS = WAN.jitterMs + 1;
+const ONE_OFFSET_MS = WAN.jitterMs + SCHEDULING_MS;
 
 let world: TimeWorld | undefined;
 afterAll(() => {

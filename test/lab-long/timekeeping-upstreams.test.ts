@@ -4,7 +4,7 @@ import type { PeerRow } from "../../verify/parse";
 import { onDropletSchema, outsideSchema } from "../../verify/summary";
 import type { Node } from "../helpers/netns";
 import { requireRealTools } from "../helpers/realTools";
-import { TimeWorld } from "../helpers/timekeeping";
+import { SCHEDULING_MS, TimeWorld } from "../helpers/timekeeping";
 
 // Wrong upstreams (issue 13): a member with the shipped ntp.conf against real NTPsec
 // upstreams that are 2 s off (lab/clockshift.c), announce a leap second nobody else has,
@@ -63,7 +63,8 @@ describe("wrong upstreams (real ntpd, shipped ntp.conf)", () => {
     const o = await w.outside(w.up[1] as Node);
     expect(o.code, o.stderr).toBe(0);
     const out = outsideSchema.parse(JSON.parse(o.stdout.trim().split("\n").at(-1) ?? ""));
-    expect(Math.abs(out.ipv4.offsetMs)).toBeLessThan(1);
+    // Offset against a good upstream: two measurements of the same host clock.
+    expect(Math.abs(out.ipv4.offsetMs)).toBeLessThan(2 * SCHEDULING_MS);
     figure("falseticker-1of4", {
       secondsToFirstSync: (syncMs ?? 0) / 1000,
       falsetickerTallies: [...seen],

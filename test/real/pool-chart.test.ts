@@ -4,7 +4,7 @@
  * inspected. Catches what text checks cannot: markup a renderer rejects, strokes that do not
  * paint, points drawn off the canvas.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
@@ -102,15 +102,19 @@ function render(svg: string): Image {
   // rsvg-convert from the lab's tools image, not the host.
   const tools = requireRealTools(["rsvg-convert"]);
   const dir = mkdtempSync(join(tmpdir(), "pool-chart-"));
-  const svgPath = join(dir, "chart.svg");
-  const pngPath = join(dir, "chart.png");
-  writeFileSync(svgPath, svg);
-  const r = imageSpawnSync(["rsvg-convert", "-f", "png", "-o", pngPath, svgPath], {
-    root: tools,
-    binds: [{ host: dir }],
-  });
-  expect(r.status, r.stderr).toBe(0);
-  return decodePng(readFileSync(pngPath));
+  try {
+    const svgPath = join(dir, "chart.svg");
+    const pngPath = join(dir, "chart.png");
+    writeFileSync(svgPath, svg);
+    const r = imageSpawnSync(["rsvg-convert", "-f", "png", "-o", pngPath, svgPath], {
+      root: tools,
+      binds: [{ host: dir }],
+    });
+    expect(r.status, r.stderr).toBe(0);
+    return decodePng(readFileSync(pngPath));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** Any pixel within 1 px of (x, y) satisfying `test`: strokes are antialiased at their edges. */

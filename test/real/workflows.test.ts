@@ -7,15 +7,15 @@
  * - The project's own rules: actions pinned by full commit SHA with a version comment,
  *   least-privilege permissions, deploy behind an environment and never cancelled.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { imageSpawnSync } from "../../lab/imageExec";
 import { SCENARIO_NAMES } from "../../lab/scenarios";
 import { requireRealTools } from "../helpers/realTools";
+import { tempDir } from "../helpers/tempDir";
 
 const ROOT = join(__dirname, "..", "..");
 
@@ -245,7 +245,7 @@ describe.each(FILES)("shellcheck on run: scripts of %s", (file) => {
     // shellcheck from the lab's tools image, not the host.
     const tools = requireRealTools(["shellcheck"]);
     const { wf } = load(file);
-    const dir = mkdtempSync(join(tmpdir(), "wf-sc-"));
+    const dir = tempDir("wf-sc-");
     const problems: string[] = [];
     for (const [jobName, job] of Object.entries(wf.jobs)) {
       job.steps.forEach((step, i) => {

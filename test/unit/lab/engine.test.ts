@@ -1,15 +1,6 @@
-import {
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import {
   engineSetup,
@@ -22,6 +13,7 @@ import {
 } from "../../../lab/engine";
 import { changesIn, parseChangeSummary, resourcesIn } from "../../../lab/engineOutput";
 import type { StackConfig } from "../../../lab/stack";
+import { tempDir } from "../../helpers/tempDir";
 
 // `--engine pulumi` cannot run here (no Pulumi CLI can be installed on this machine): these
 // tests cover what the lab builds for the engine and how it reads the engine's answers.
@@ -37,17 +29,6 @@ const stack: StackConfig = {
   },
   skippedSecrets: [],
 };
-
-// Every folder a test makes goes when the test ends: the tests leave no file behind.
-const made: string[] = [];
-const tempDir = (prefix: string): string => {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  made.push(dir);
-  return dir;
-};
-afterEach(() => {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
 
 describe("lab --engine pulumi", () => {
   it("finds pulumi on PATH only where it is", () => {

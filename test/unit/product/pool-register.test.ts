@@ -1,5 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -18,6 +17,7 @@ import {
   renderRegistration,
 } from "../../../pool/register";
 import { type FakeNtpServer, startFakeNtp } from "../../helpers/poolFakes";
+import { tempDir } from "../../helpers/tempDir";
 
 const servers: FakeNtpServer[] = [];
 afterEach(async () => {
@@ -162,7 +162,7 @@ describe("loadStackOutputs via the pulumi CLI", () => {
   }
 
   it("runs `pulumi stack output --json [--stack S]` and parses what it prints", () => {
-    const dir = mkdtempSync(join(tmpdir(), "pool-cli-"));
+    const dir = tempDir("pool-cli-");
     const argsFile = join(dir, "args");
     const json = JSON.stringify({ members: { a: member("a", "192.0.2.10", null) } });
     writeFileSync(
@@ -176,11 +176,11 @@ describe("loadStackOutputs via the pulumi CLI", () => {
   });
 
   it("says what to do when the pulumi CLI is missing or fails", () => {
-    const empty = mkdtempSync(join(tmpdir(), "pool-cli-"));
+    const empty = tempDir("pool-cli-");
     expect(() => withPath(empty, () => loadStackOutputs({}))).toThrow(
       /pulumi CLI is not on PATH: install it, or pass --outputs FILE/,
     );
-    const failing = mkdtempSync(join(tmpdir(), "pool-cli-"));
+    const failing = tempDir("pool-cli-");
     writeFileSync(
       join(failing, "pulumi"),
       "#!/bin/sh\necho 'error: no stack selected' >&2\nexit 255\n",
@@ -261,7 +261,7 @@ describe("pool register CLI end to end (outputs file + fake NTP on loopback)", (
 
   it("checks the address and prints the sheet; exit 0 when all are ready", async () => {
     const s4 = await fake({ stratum: 2 });
-    const dir = mkdtempSync(join(tmpdir(), "pool-reg-"));
+    const dir = tempDir("pool-reg-");
     const file = join(dir, "outputs.json");
     writeFileSync(file, JSON.stringify({ members: { lo: member("lo", "127.0.0.1", null) } }));
     const { io, cli } = capture();
@@ -275,7 +275,7 @@ describe("pool register CLI end to end (outputs file + fake NTP on loopback)", (
 
   it("exits 1 and says why when a member answers with stratum 16", async () => {
     const s = await fake({ stratum: 16, leap: 3 });
-    const dir = mkdtempSync(join(tmpdir(), "pool-reg-"));
+    const dir = tempDir("pool-reg-");
     const file = join(dir, "outputs.json");
     writeFileSync(file, JSON.stringify({ members: { lo: member("lo", "127.0.0.1", null) } }));
     const { io, cli } = capture();
@@ -288,7 +288,7 @@ describe("pool register CLI end to end (outputs file + fake NTP on loopback)", (
   });
 
   it("reports a malformed outputs file with exit 2", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "pool-reg-"));
+    const dir = tempDir("pool-reg-");
     const file = join(dir, "outputs.json");
     writeFileSync(file, JSON.stringify({ members: { x: { name: "x" } } }));
     const { io, cli } = capture();

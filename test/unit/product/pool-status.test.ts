@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { renderSvgChart, renderTerminalChart, SVG_LAYOUT } from "../../../pool/chart";
@@ -7,6 +6,7 @@ import { runCli } from "../../../pool/cli";
 import { fetchScores, parseScores, scoresUrl, summariseScores } from "../../../pool/scores";
 import { effectiveWatchInterval, statusOnce, svgPathFor, watchStatus } from "../../../pool/status";
 import { type FakeScoreApi, scoreBody, startFakeScoreApi } from "../../helpers/poolFakes";
+import { tempDir } from "../../helpers/tempDir";
 
 const apis: FakeScoreApi[] = [];
 afterEach(async () => {
@@ -328,7 +328,7 @@ describe("statusOnce exit codes and output", () => {
 
   it("writes one SVG per address", async () => {
     const a = await api();
-    const dir = mkdtempSync(join(tmpdir(), "pool-svg-"));
+    const dir = tempDir("pool-svg-");
     const { write, writeError } = sink();
     await statusOnce([GOOD_IP, V6_IP], {
       apiBase: a.base,
