@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import {
   existsSync,
   mkdirSync,
@@ -124,7 +124,8 @@ export async function ensureSharedObject(cacheDir: string, name: string): Promis
   const out = join(cacheDir, `${name}-${hash}.so`);
   if (existsSync(out)) return out;
   mkdirSync(cacheDir, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
+  // Unique per call: concurrent tests of one process may build the same object at once.
+  const tmp = `${out}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   await mustRun(["gcc", "-O2", "-Wall", "-shared", "-fPIC", "-o", tmp, src, "-ldl"]);
   renameSync(tmp, out);
   return out;

@@ -88,6 +88,11 @@ export function runLabCli(
 export function stackWith(extraYaml: string): string {
   const dir = mkdtempSync(join(tmpdir(), "ntp-lab-stack-"));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return stackIn(dir, extraYaml);
+}
+
+/** {@link stackWith} in a folder of the caller's, which removes it (e.g. from a beforeAll). */
+export function stackIn(dir: string, extraYaml: string): string {
   copyFileSync(join(ROOT, "Pulumi.yaml"), join(dir, "Pulumi.yaml"));
   const file = join(dir, "Pulumi.labtest.yaml");
   writeFileSync(

@@ -14,6 +14,7 @@
 import { type ChildProcess, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
+import type { TestContext } from "vitest";
 import { NTPSEC_PATHS, renderNtpConf } from "../../cloud-init/ntpConf";
 import { type RunResult, run } from "../../lab/exec";
 import { defaultCacheDir, ensureSharedObject, toolsRoot } from "../../lab/image";
@@ -26,6 +27,8 @@ import { readVerifyScript } from "../../verify/paths";
 import { type Node, NtpNet, ROOT, TSX_CLI } from "./netns";
 
 const DAY = 86_400;
+
+type OnTestFinished = TestContext["onTestFinished"];
 
 /**
  * Error bound of one NTP offset measurement between two processes of this machine, from
@@ -79,6 +82,23 @@ export class TimeWorld {
     for (let i = 0; i < (opts.monitors ?? 0); i++) {
       this.monitors.push(this.net.addNode(`mon${i + 1}`, 101 + i));
     }
+  }
+
+  /**
+   * {@link create} for one test: torn down when the test ends, which fails if any of its
+   * namespaces is left. Worlds share nothing (each has its own prefix), so the tests of a
+   * file that each build one can run concurrently. `onTestFinished` must be the test's own,
+   * from its context: vitest's global one cannot tell concurrent tests apart and would tear
+   * every world down when the first test ends.
+   */
+  static async forTest(onTestFinished: OnTestFinished, opts: WorldOptions): Promise<TimeWorld> {
+    const w = await TimeWorld.create(opts);
+    onTestFinished(() => {
+      w.teardown();
+      const left = w.net.leftovers();
+      if (left.length > 0) throw new Error(`namespaces left behind: ${left.join(", ")}`);
+    });
+    return w;
   }
 
   /** Builds the namespaces, the paths and the upstreams; the member starts with {@link startMember}. */

@@ -3,7 +3,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, it } from "vitest";
 import { leftovers } from "../../lab/teardown";
 import { requireRealTools } from "../helpers/realTools";
 
@@ -86,7 +86,11 @@ async function interruptAt(step: RegExp, delayMs: number, signal: NodeJS.Signals
   return { code, prefix, sent, lines };
 }
 
-describe("lab interrupted at each step leaves nothing behind", () => {
+// Each case is a lab run of its own (its own ntpl- prefix, namespaces and run directory, and
+// the leftovers check reads only that prefix), judged by its exit code and leftovers alone,
+// never by how long a step took: the cases run concurrently, as separate `npm run lab`
+// processes of one user may.
+describe.concurrent("lab interrupted at each step leaves nothing behind", () => {
   // Each step with one signal, alternating; mid-boot (the longest-lived state:
   // a booting droplet, cloud-init running apt, ssh polling) with both. A step costs a run.
   const cases = STEPS.flatMap(([name, re, delay], i) =>
@@ -95,19 +99,15 @@ describe("lab interrupted at each step leaves nothing behind", () => {
       : ([i % 2 === 0 ? "SIGINT" : "SIGTERM"] as const)
     ).map((sig) => [`${sig} at ${name}`, re, delay, sig] as const),
   );
-  it.each(cases)(
-    "%s",
-    async (_what, re, delay, sig) => {
-      requireRealTools(["nft"]);
-      const r = await interruptAt(re, delay, sig);
-      const left = r.prefix ? leftovers(r.prefix) : undefined;
-      console.log(`interrupt ${_what}: exit ${r.code}, leftovers ${JSON.stringify(left)}`);
-      expect(r.sent, r.lines.join("\n")).toBe(true);
-      expect(r.prefix).toBeDefined();
-      expect(r.code).toBe(sig === "SIGINT" ? 130 : 143);
-      expect(r.lines.join("\n")).toContain(`${sig}: tearing down`);
-      expect(left).toEqual({ namespaces: [], etcNetns: [], processes: [], mounts: [] });
-    },
-    360_000,
-  );
+  it.for(cases)("%s", { timeout: 360_000 }, async ([what, re, delay, sig], { expect }) => {
+    requireRealTools(["nft"]);
+    const r = await interruptAt(re, delay, sig);
+    const left = r.prefix ? leftovers(r.prefix) : undefined;
+    console.log(`interrupt ${what}: exit ${r.code}, leftovers ${JSON.stringify(left)}`);
+    expect(r.sent, r.lines.join("\n")).toBe(true);
+    expect(r.prefix).toBeDefined();
+    expect(r.code).toBe(sig === "SIGINT" ? 130 : 143);
+    expect(r.lines.join("\n")).toContain(`${sig}: tearing down`);
+    expect(left).toEqual({ namespaces: [], etcNetns: [], processes: [], mounts: [] });
+  });
 });

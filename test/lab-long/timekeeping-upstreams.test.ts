@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { GOOD_UPSTREAM, type UpstreamKind } from "../../lab/upstreams";
 import type { PeerRow } from "../../verify/parse";
 import { onDropletSchema, outsideSchema } from "../../verify/summary";
@@ -9,14 +9,11 @@ import { SCHEDULING_MS, TimeWorld } from "../helpers/timekeeping";
 // Wrong upstreams (issue 13): a member with the shipped ntp.conf against real NTPsec
 // upstreams that are 2 s off (lab/clockshift.c), announce a leap second nobody else has,
 // are unsynchronised, or answer KoD RATE. Each case prints its figures ("FIGURE ...").
+// Each case is a world of its own (TimeWorld.forTest). The first measures offsets to the
+// millisecond and runs alone; the other two, judged by which upstream ntpd follows and what
+// the checks say, wait on ntpd's polls side by side.
 
 const FT: UpstreamKind = { kind: "falseticker", offsetSeconds: 2 };
-let world: TimeWorld | undefined;
-afterEach(() => {
-  world?.teardown();
-  expect(world?.net.leftovers() ?? []).toEqual([]);
-  world = undefined;
-});
 
 function figure(name: string, value: unknown): void {
   console.log(`FIGURE ${name}: ${JSON.stringify(value)}`);
@@ -25,13 +22,15 @@ function figure(name: string, value: unknown): void {
 const rowOf = (rows: PeerRow[], ip: string) => rows.find((r) => r.remote === ip);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe("wrong upstreams (real ntpd, shipped ntp.conf)", () => {
-  it("1 of 4 upstreams 2 s off: the member follows the other three, marks it, and the verification names it", async () => {
+describe.concurrent("wrong upstreams (real ntpd, shipped ntp.conf)", () => {
+  it.sequential("1 of 4 upstreams 2 s off: the member follows the other three, marks it, and the verification names it", async ({
+    expect,
+    onTestFinished,
+  }) => {
     requireRealTools(["ntpd", "ntpq", "ntpdate"]);
-    world = await TimeWorld.create({
+    const w = await TimeWorld.forTest(onTestFinished, {
       upstreams: [FT, GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM],
     });
-    const w = world;
     const ft = w.up[0]?.ipv4 ?? "";
     const t0 = w.startMember();
     const syncMs = await w.waitSynced(t0, 90_000);
@@ -75,10 +74,14 @@ describe("wrong upstreams (real ntpd, shipped ntp.conf)", () => {
     });
   }, 300_000);
 
-  it("2 of 4 agreeing 2 s off: the member does not claim sync and the verification fails naming them", async () => {
+  it("2 of 4 agreeing 2 s off: the member does not claim sync and the verification fails naming them", async ({
+    expect,
+    onTestFinished,
+  }) => {
     requireRealTools(["ntpd", "ntpq", "ntpdate"]);
-    world = await TimeWorld.create({ upstreams: [FT, FT, GOOD_UPSTREAM, GOOD_UPSTREAM] });
-    const w = world;
+    const w = await TimeWorld.forTest(onTestFinished, {
+      upstreams: [FT, FT, GOOD_UPSTREAM, GOOD_UPSTREAM],
+    });
     const t0 = w.startMember();
     const syncMs = await w.waitSynced(t0, 45_000);
     const rows = await w.peers();
@@ -101,9 +104,12 @@ describe("wrong upstreams (real ntpd, shipped ntp.conf)", () => {
     });
   }, 300_000);
 
-  it("a leap-announcing, an unsynchronised and a KoD-RATE upstream among three good ones", async () => {
+  it("a leap-announcing, an unsynchronised and a KoD-RATE upstream among three good ones", async ({
+    expect,
+    onTestFinished,
+  }) => {
     requireRealTools(["ntpd", "ntpq", "ntpdate"]);
-    world = await TimeWorld.create({
+    const w = await TimeWorld.forTest(onTestFinished, {
       upstreams: [
         { kind: "leap" },
         { kind: "unsynchronised" },
@@ -113,7 +119,6 @@ describe("wrong upstreams (real ntpd, shipped ntp.conf)", () => {
         GOOD_UPSTREAM,
       ],
     });
-    const w = world;
     const [leapUp, unsyncUp, kodUp] = w.up.map((u) => u.ipv4);
     const t0 = w.startMember();
     const syncMs = await w.waitSynced(t0, 90_000);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, it } from "vitest";
 import { GOOD_UPSTREAM } from "../../lab/upstreams";
 import { parseVarList } from "../../verify/parse";
 import { requireRealTools } from "../helpers/realTools";
@@ -9,14 +9,8 @@ import { TimeWorld } from "../helpers/timekeeping";
 // Restarts and late DNS (issue 13), at the level of the member's ntpd with the shipped
 // ntp.conf: a restart (SIGTERM, as a shutdown sends; ntpd writes its drift file) and the
 // time until it serves synchronised time again on IPv4 and IPv6; and an upstream whose name
-// resolves only some time after ntpd started.
-
-let world: TimeWorld | undefined;
-afterEach(() => {
-  world?.teardown();
-  expect(world?.net.leftovers() ?? []).toEqual([]);
-  world = undefined;
-});
+// resolves only some time after ntpd started. Two worlds of their own that mostly wait on
+// ntpd: they run concurrently (TimeWorld.forTest).
 
 /** The fourth upstream's name starts to resolve this long after ntpd started. */
 const LATE_DNS_MS = 30_000;
@@ -36,13 +30,15 @@ async function servingAfter(w: TimeWorld, address: string, since: number, limitM
   return null;
 }
 
-describe("member ntpd restart and late DNS (real ntpd, shipped ntp.conf)", () => {
-  it("after a restart it serves again on IPv4 and IPv6 within a measured bound", async () => {
+describe.concurrent("member ntpd restart and late DNS (real ntpd, shipped ntp.conf)", () => {
+  it("after a restart it serves again on IPv4 and IPv6 within a measured bound", async ({
+    expect,
+    onTestFinished,
+  }) => {
     requireRealTools(["ntpd", "ntpq", "ntpdig"]);
-    world = await TimeWorld.create({
+    const w = await TimeWorld.forTest(onTestFinished, {
       upstreams: [GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM],
     });
-    const w = world;
     const t0 = w.startMember();
     const first = await servingAfter(w, w.member.ipv4, t0, 90_000);
     expect(first).not.toBeNull();
@@ -80,12 +76,14 @@ describe("member ntpd restart and late DNS (real ntpd, shipped ntp.conf)", () =>
     // not permitted" on every start), and ntpq then shows frequency 0. Reported, not asserted.
   }, 300_000);
 
-  it("an upstream whose name resolves only later is picked up without a restart", async () => {
+  it("an upstream whose name resolves only later is picked up without a restart", async ({
+    expect,
+    onTestFinished,
+  }) => {
     requireRealTools(["ntpd", "ntpq"]);
-    world = await TimeWorld.create({
+    const w = await TimeWorld.forTest(onTestFinished, {
       upstreams: [GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM, GOOD_UPSTREAM],
     });
-    const w = world;
     const late = w.up[3]?.ipv4 ?? "";
     w.resolveByName([0, 1, 2]);
     const t0 = w.startMember();
