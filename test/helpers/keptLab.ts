@@ -1,9 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect } from "vitest";
-import { leftovers } from "../../lab/teardown";
 import { ensureDoctl } from "./doctl";
 import { assertLabPrerequisites, ROOT } from "./labCli";
 
@@ -125,34 +123,4 @@ export async function openKeptSession(
   const doctlBin = ensureDoctl().bin;
   const home = mkdtempSync(join(tmpdir(), `ntp-lab-${tag}-`));
   return { lab: await startKeptLab(opts), doctlBin, home };
-}
-
-/** Tears the kept lab down; returns what the run left behind (all lists must be empty). */
-async function closeKeptSession(
-  s: KeptSession | undefined,
-): Promise<ReturnType<typeof leftovers> | undefined> {
-  if (!s) return undefined;
-  await stopKeptLab(s.lab.child);
-  rmSync(s.home, { recursive: true, force: true });
-  return leftovers(s.lab.prefix);
-}
-
-/**
- * Registers the file's hooks: a kept lab before its tests, teardown after them with the
- * leftovers check. Returns the session (throws if the lab did not start).
- */
-export function keptSessionHooks(tag: string): () => KeptSession {
-  let s: KeptSession | undefined;
-  beforeAll(async () => {
-    s = await openKeptSession(tag);
-  }, 15 * 60_000);
-  afterAll(async () => {
-    expect(await closeKeptSession(s)).toEqual(
-      s && { namespaces: [], etcNetns: [], processes: [], mounts: [] },
-    );
-  }, 120_000);
-  return () => {
-    if (!s) throw new Error("the kept lab did not start (see beforeAll)");
-    return s;
-  };
 }

@@ -24,6 +24,7 @@ import {
   runLabCli,
   stackIn,
 } from "../helpers/labCli";
+import { describeReboot } from "./reboot";
 
 // The lab tier: `npm run lab` end to end, as root. Each run is its own process (one Pulumi
 // program per process). These tests fail, never skip, when root or packages are missing.
@@ -31,11 +32,11 @@ import {
 // A boot and first sync cost a minute or more on a 2-core machine, so one run of the dev
 // stack serves every check that needs only a running member (issue 18): it is started with
 // `--keep` (otherwise the same run as `npm run lab`), DigitalOcean's own CLI works against it
-// while it is up, then a line on stdin ends it as a user would, and its output, report and
-// the host before and after it are inspected. Elsewhere: one upstream of four down is
+// while it is up, its member is rebooted through the API (./reboot.ts), then a line on stdin
+// ends it as a user would, and its output, report and the host before and after it are
+// inspected. Elsewhere: one upstream of four down is
 // test/lab-long/attacks.test.ts's run (verified, the fault logged); SIGINT and SIGTERM at each
-// step, mid-boot included, are test/lab-long/faults.test.ts's; three members in parallel are
-// test/lab-long/members.test.ts's.
+// step, mid-boot included, and three members in parallel are test/lab-long/runs.test.ts's.
 //
 // The run without outbound UDP 123 spends most of its life waiting for its verification bound
 // to pass, so it starts together with the kept run, as a second `npm run lab` of the same
@@ -248,6 +249,8 @@ describe("doctl against the running lab", () => {
     );
   });
 });
+
+describeReboot(current);
 
 describe("the dev stack's run, once ended", () => {
   beforeAll(async () => {
