@@ -32,6 +32,19 @@ const WAN: Paths = {
  * of two such measurements (member and reference), so it gets twice this.
  */
 const ONE_OFFSET_MS = WAN.jitterMs + SCHEDULING_MS;
+/**
+ * A round trip is two frames through the switch, each ±J: off by at most 2J, plus the
+ * scheduling bound at each end.
+ */
+const ROUND_TRIP_MS = 2 * WAN.jitterMs + 2 * SCHEDULING_MS;
+/**
+ * The switch is a userspace process (lab/guest/linkem.py): when a shared machine does not run
+ * it for a while, every frame in flight leaves late, never early, and the longer the path the
+ * likelier a round trip spans such a stall. So a round trip may run this much longer than
+ * configured, not shorter. Seen on a 2-core CI machine: the 90 ms path measured 99.8 ms while
+ * the 20 ms one measured 18.9 ms. A delay not applied, or applied twice, is still far outside.
+ */
+const SWITCH_STALL_MS = 10;
 
 let world: TimeWorld | undefined;
 afterAll(() => {
@@ -88,10 +101,14 @@ describe("wide-area paths (real ntpd, shipped ntp.conf, userspace link emulation
         verificationWarnings: [...d.warnings, ...sym.warnings],
       })}`,
     );
-    // Round trips as configured: 2 × (member link + upstream link), ± jitter.
+    // Round trips as configured: 2 × (member link + upstream link), ± jitter, late by a stall.
     WAN.upstreams.forEach((link, i) => {
       const expected = WAN.member.out + link.in + link.out + WAN.member.in;
-      expect(Math.abs((up[i]?.delayMs ?? 0) - expected), `upstream ${i + 1} delay`).toBeLessThan(8);
+      const late = (up[i]?.delayMs ?? 0) - expected;
+      expect(late, `upstream ${i + 1} delay − ${expected} ms`).toBeGreaterThan(-ROUND_TRIP_MS);
+      expect(late, `upstream ${i + 1} delay − ${expected} ms`).toBeLessThan(
+        ROUND_TRIP_MS + SWITCH_STALL_MS,
+      );
     });
     // The asymmetric upstream: −(out − in)/2 as seen from the member (its answers arrive late).
     expect(Math.abs((up[2]?.offsetMs ?? 0) - predicted)).toBeLessThan(ONE_OFFSET_MS);
