@@ -45,8 +45,8 @@ export default defineConfig({
         },
       },
       // The lab's long scenarios (docs/testing.md#quick-and-long-lab-scenarios): minutes of
-      // their own beyond a boot — attacks, interrupts at every step, a reboot, a soak, several
-      // members, wrong upstreams, wide-area paths. Same tier (root, one lab at a time), in its
+      // their own beyond a boot — attacks, interrupts at every step, a soak, several
+      // members, wrong upstreams, wide-area paths. Same tier (root, one file at a time), in its
       // own project so that `--project lab` is the quick check; `npm test` runs both.
       {
         test: {
