@@ -63,100 +63,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * member that has booted twice.
  */
 export function describeReboot(session: () => KeptSession): void {
-  /** doctl from the deployer namespace, without blocking the event loop (probes run meanwhile). */
-  // biome-ignore lint/suspicious/noExplicitAny: doctl's JSON is inspected field by field
-  function doctl(...args: string[]): Promise<any> {
-    const argv = doctlArgv(session(), args);
-    return new Promise((resolve, reject) => {
-      const c = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      c.stdout.on("data", (b: Buffer) => {
-        out += b.toString();
-      });
-      c.stderr.on("data", (b: Buffer) => {
-        err += b.toString();
-      });
-      c.on("close", (code) =>
-        code === 0
-          ? resolve(out.trim() === "" ? undefined : JSON.parse(out))
-          : reject(new Error(`doctl ${args.join(" ")} failed (exit ${code}):\n${err}\n${out}`)),
-      );
-    });
-  }
-
-  /** The host PID of the droplet's init (PID 1 of its namespace) whose root is `root`. */
-  function initPidOf(root: string): number | undefined {
-    for (const e of readdirSync("/proc")) {
-      if (!/^\d+$/.test(e)) continue;
-      try {
-        const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
-        if (cmd[0] !== "/bin/bash" || !cmd[1]?.endsWith("droplet-init.sh")) continue;
-        if (readFileSync(`/proc/${e}/environ`, "utf8").split("\0").includes(`LAB_ROOT=${root}`))
-          return Number(e);
-      } catch {
-        // the process ended meanwhile
-      }
-    }
-    return undefined;
-  }
-
-  /** Runs a shell command inside the droplet (its mount, PID, UTS and network namespaces). */
-  async function inDroplet(root: string, script: string): Promise<string> {
-    const pid = initPidOf(root);
-    if (pid === undefined) throw new Error(`no droplet init for ${root}`);
-    const r = await run(
-      [
-        ...["nsenter", "-t", String(pid), "-m", "-p", "-n", "-u", "chroot", root],
-        ...["/usr/bin/env", `PATH=${ROOT_PATH}`, "sh", "-c", script],
-      ],
-      { timeoutMs: 20_000 },
-    );
-    return r.stdout + r.stderr;
-  }
-
-  /** One ntpdig query from the deployer namespace: whether the answer is synchronised time. */
-  async function serves(address: string): Promise<boolean> {
-    const r = await imageRun(
-      ["ntpdig", "-j", "-t", "1", address],
-      { root: toolsRoot(), netns: session().lab.ns },
-      { timeoutMs: 5000 },
-    );
-    const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
-    if (!line) return false;
-    const j = JSON.parse(line) as { stratum: number; leap: string };
-    return j.stratum >= 1 && j.stratum < 16 && j.leap !== "unsynchronized";
-  }
-
-  /**
-   * Probes `address` every 2 s from `since` (the reboot request): first until an answer fails
-   * (the old boot may still answer the first probes), then until it serves synchronised time.
-   * Returns ms from `since` to the first failure and to serving again, and the failed probes.
-   */
-  async function servingAgain(address: string, since: number) {
-    let down: number | null = null;
-    let missed = 0;
-    while (Date.now() - since < GIVE_UP_MS) {
-      const t = Date.now();
-      const ok = await serves(address);
-      if (!ok) {
-        missed += 1;
-        down ??= t - since;
-      } else if (down !== null) return { down, ms: Date.now() - since, missed };
-      await sleep(Math.max(0, t + QUERY_EVERY_MS - Date.now()));
-    }
-    return { down, ms: null, missed };
-  }
-
-  const mtimes = (dir: string) =>
-    Object.fromEntries(SEMS.map((f) => [f, statSync(join(dir, f)).mtimeMs]));
-
   describe("droplet reboot through the API (doctl)", () => {
     it(
       "boots the same instance through the per-boot path and serves again on both reserved IPs",
       async () => {
-        const lab = session().lab;
-        const [droplet] = (await doctl("compute", "droplet", "list")).filter(
+        const s = session();
+        const lab = s.lab;
+        const [droplet] = (await doctl(s, "compute", "droplet", "list")).filter(
           (d: { name: string }) => d.name === "ams-ntp-1",
         );
         const id = String(droplet.id);
@@ -171,8 +84,8 @@ export function describeReboot(session: () => KeptSession): void {
         const sem = join(upper, "var/lib/cloud/instances", id, "sem");
         const driftHost = join(upper, "var/lib/ntpsec/ntp.drift");
 
-        expect(await serves(v4)).toBe(true);
-        expect(await serves(v6)).toBe(true);
+        expect(await serves(s, v4)).toBe(true);
+        expect(await serves(s, v6)).toBe(true);
         // NTPsec writes its drift file only about hourly once it has measured the frequency
         // (and, here, the kernel refuses every frequency: no CAP_SYS_TIME), so a member minutes
         // old has none; a droplet rebooted after days has one. Seeded as ntpd would leave it
@@ -190,10 +103,10 @@ export function describeReboot(session: () => KeptSession): void {
         ).match(/systemctl enable ntpsec\.service/g)?.length;
 
         const t0 = Date.now();
-        const reboot = doctl("compute", "droplet-action", "reboot", id, "--wait");
+        const reboot = doctl(s, "compute", "droplet-action", "reboot", id, "--wait");
         const [a4, a6, action] = await Promise.all([
-          servingAgain(v4, t0),
-          servingAgain(v6, t0),
+          servingAgain(s, v4, t0),
+          servingAgain(s, v6, t0),
           reboot.then((a) => ({ a, ms: Date.now() - t0 })),
         ]);
         expect(action.a[0].status).toBe("completed");
@@ -270,3 +183,94 @@ export function describeReboot(session: () => KeptSession): void {
     );
   });
 }
+
+/**
+ * doctl from the kept lab's deployer namespace, without blocking the event loop (probes run
+ * meanwhile).
+ */
+// biome-ignore lint/suspicious/noExplicitAny: doctl's JSON is inspected field by field
+function doctl(s: KeptSession, ...args: string[]): Promise<any> {
+  const argv = doctlArgv(s, args);
+  return new Promise((resolve, reject) => {
+    const c = spawn(argv[0] as string, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    c.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+    });
+    c.stderr.on("data", (b: Buffer) => {
+      err += b.toString();
+    });
+    c.on("close", (code) =>
+      code === 0
+        ? resolve(out.trim() === "" ? undefined : JSON.parse(out))
+        : reject(new Error(`doctl ${args.join(" ")} failed (exit ${code}):\n${err}\n${out}`)),
+    );
+  });
+}
+
+/** The host PID of the droplet's init (PID 1 of its namespace) whose root is `root`. */
+function initPidOf(root: string): number | undefined {
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0");
+      if (cmd[0] !== "/bin/bash" || !cmd[1]?.endsWith("droplet-init.sh")) continue;
+      if (readFileSync(`/proc/${e}/environ`, "utf8").split("\0").includes(`LAB_ROOT=${root}`))
+        return Number(e);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** Runs a shell command inside the droplet (its mount, PID, UTS and network namespaces). */
+async function inDroplet(root: string, script: string): Promise<string> {
+  const pid = initPidOf(root);
+  if (pid === undefined) throw new Error(`no droplet init for ${root}`);
+  const r = await run(
+    [
+      ...["nsenter", "-t", String(pid), "-m", "-p", "-n", "-u", "chroot", root],
+      ...["/usr/bin/env", `PATH=${ROOT_PATH}`, "sh", "-c", script],
+    ],
+    { timeoutMs: 20_000 },
+  );
+  return r.stdout + r.stderr;
+}
+
+/** One ntpdig query from the kept lab's deployer namespace: whether the answer is synchronised time. */
+async function serves(s: KeptSession, address: string): Promise<boolean> {
+  const r = await imageRun(
+    ["ntpdig", "-j", "-t", "1", address],
+    { root: toolsRoot(), netns: s.lab.ns },
+    { timeoutMs: 5000 },
+  );
+  const line = r.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (!line) return false;
+  const j = JSON.parse(line) as { stratum: number; leap: string };
+  return j.stratum >= 1 && j.stratum < 16 && j.leap !== "unsynchronized";
+}
+
+/**
+ * Probes `address` every 2 s from `since` (the reboot request): first until an answer fails
+ * (the old boot may still answer the first probes), then until it serves synchronised time.
+ * Returns ms from `since` to the first failure and to serving again, and the failed probes.
+ */
+async function servingAgain(s: KeptSession, address: string, since: number) {
+  let down: number | null = null;
+  let missed = 0;
+  while (Date.now() - since < GIVE_UP_MS) {
+    const t = Date.now();
+    const ok = await serves(s, address);
+    if (!ok) {
+      missed += 1;
+      down ??= t - since;
+    } else if (down !== null) return { down, ms: Date.now() - since, missed };
+    await sleep(Math.max(0, t + QUERY_EVERY_MS - Date.now()));
+  }
+  return { down, ms: null, missed };
+}
+
+const mtimes = (dir: string) =>
+  Object.fromEntries(SEMS.map((f) => [f, statSync(join(dir, f)).mtimeMs]));
