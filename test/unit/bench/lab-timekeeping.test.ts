@@ -8,15 +8,9 @@ import {
   summarizeSteps,
 } from "../../../bench/labRuns";
 import { mergeResults } from "../../../bench/merge";
-import {
-  commandDurations,
-  figureSummary,
-  remeasured,
-  renderBenchmarksMd,
-  summaryTable,
-  targetVerdict,
-  timekeepingSection,
-} from "../../../bench/render";
+import { remeasured, renderBenchmarksMd, summaryTable } from "../../../bench/render";
+import { commandDurations, targetVerdict } from "../../../bench/renderLab";
+import { figureSummary, timekeepingSection } from "../../../bench/renderTimekeeping";
 import type { BenchResults, LabRun } from "../../../bench/results";
 import { parseFigures, readVitestReport, timekeepingFiles } from "../../../bench/timekeeping";
 

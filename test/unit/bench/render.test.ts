@@ -1,14 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { criticalPath, pathTotal } from "../../../bench/criticalPath";
-import {
-  capacityCell,
-  fmtRate,
-  fmtSummary,
-  labStagesLine,
-  markdownTable,
-  renderBenchmarksMd,
-  summaryTable,
-} from "../../../bench/render";
+import { renderBenchmarksMd, summaryTable } from "../../../bench/render";
+import { capacityCell } from "../../../bench/renderCapacity";
+import { labStagesLine } from "../../../bench/renderCriticalPath";
+import { fmtRate, fmtSummary, markdownTable } from "../../../bench/renderFormat";
 import type { BenchResults, CapacityConfig, StepRecord } from "../../../bench/results";
 
 const rec = (rate: number, loss: number): StepRecord => ({
