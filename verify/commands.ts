@@ -61,7 +61,7 @@ export interface LocalVerifyCommandArgs {
   readonly ssh?: { readonly port: number; readonly sources: readonly string[] };
   /** Fail instead of skipping IPv6 on a deployer without an IPv6 route. */
   readonly requireIpv6?: boolean;
-  /** Only the gate: NTP answers at all and SSH opens (verify/outsideCheck.ts waitForReach). */
+  /** Only the gate: NTP answers at all and SSH opens (verify/outsideReach.ts waitForReach). */
   readonly reachOnly?: boolean;
 }
 

@@ -1,6 +1,6 @@
 /**
- * CLI of the outside check (see verify/outsideCheck.ts), run by the Verification
- * component's local.Command on the deployer's machine:
+ * CLI of the outside check (see verify/outsideCheck.ts; --reach-only: verify/outsideReach.ts),
+ * run by the Verification component's local.Command on the deployer's machine:
  *
  *   node --import tsx verify/outside.ts --ipv4 203.0.113.7 [--ipv6 2001:db8::7] \
  *     --upstream ntp1.example ... [--wait-seconds 600 --ssh-port 22 --ssh-source CIDR ...] --json
@@ -9,7 +9,9 @@
  * result. Exit 1: failed, "outside check: FAIL: <reason>" on stderr. Exit 2: bad arguments.
  */
 import { Command, InvalidArgumentError } from "commander";
-import { CheckFailure, OUTSIDE_DEFAULTS, runOutsideCheck, waitForReach } from "./outsideCheck";
+import { runOutsideCheck } from "./outsideCheck";
+import { CheckFailure, OUTSIDE_DEFAULTS } from "./outsideOptions";
+import { waitForReach } from "./outsideReach";
 
 function positiveInt(name: string) {
   return (v: string): number => {

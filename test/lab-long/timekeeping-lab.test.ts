@@ -4,8 +4,9 @@ import { SCHEDULING_MS } from "../helpers/timekeeping";
 
 // The whole lab (real program, cloud-init droplet, both verification phases) with one
 // falseticker upstream (`--fault-upstream`, lab/upstreams.ts): `pulumi up` still succeeds.
-// The falseticker is listed FIRST: the outside check must not take it as its reference
-// (it picks the upstream nearest the median of all, verify/outsideCheck.ts) and names it.
+// The falseticker is listed FIRST: the outside check must not take it as its reference (it
+// picks the upstream nearest the median of all, verify/outsideJudge.ts pickReference) and
+// names it.
 
 describe("whole lab with a falseticker upstream", () => {
   it("upstream 1 of 4 is +2 s off: the member verifies and serves, the falseticker named", async () => {

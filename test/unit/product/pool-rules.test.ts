@@ -10,7 +10,8 @@ import {
 import { judgeCheck, POOL_RULES } from "../../../ntp/poolRules";
 import { judgeSlots, type MonitorDeps, runMonitor } from "../../../pool/monitor";
 import { probeAddress } from "../../../pool/register";
-import { CheckFailure, type OutsideDeps, runOutsideCheck } from "../../../verify/outsideCheck";
+import { runOutsideCheck } from "../../../verify/outsideCheck";
+import { CheckFailure, type OutsideDeps } from "../../../verify/outsideOptions";
 import { fakeHeader, virtualClock } from "../../helpers/poolFakes";
 
 // One check, every sample of it the same answer, judged by each of the project's former

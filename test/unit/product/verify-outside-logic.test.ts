@@ -7,13 +7,9 @@ import {
   Pacer,
   type QueryOptions,
 } from "../../../ntp/client";
-import {
-  CheckFailure,
-  type OutsideDeps,
-  runOutsideCheck,
-  type TcpProbe,
-  waitForReach,
-} from "../../../verify/outsideCheck";
+import { runOutsideCheck } from "../../../verify/outsideCheck";
+import { CheckFailure, type OutsideDeps, type TcpProbe } from "../../../verify/outsideOptions";
+import { waitForReach } from "../../../verify/outsideReach";
 import { fakeHeader, virtualClock } from "../../helpers/poolFakes";
 
 // The decision logic of the outside check with scripted answers; the same code runs against
