@@ -2,12 +2,13 @@ import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { expect, onTestFinished } from "vitest";
+import { type ExpectStatic, expect as globalExpect } from "vitest";
 import { toolsRoot } from "../../lab/image";
 import { imageSpawnSync } from "../../lab/imageExec";
 import { missingPackages, notRunnable } from "../../lab/prereqs";
 import type { LabReport } from "../../lab/report";
 import { leftovers } from "../../lab/teardown";
+import { tempDir } from "./tempDir";
 
 export const ROOT = resolve(__dirname, "..", "..");
 
@@ -86,9 +87,7 @@ export function runLabCli(
  * removed when the calling test ends.
  */
 export function stackWith(extraYaml: string): string {
-  const dir = mkdtempSync(join(tmpdir(), "ntp-lab-stack-"));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  return stackIn(dir, extraYaml);
+  return stackIn(tempDir("ntp-lab-stack-"), extraYaml);
 }
 
 /** {@link stackWith} in a folder of the caller's, which removes it (e.g. from a beforeAll). */
@@ -132,8 +131,11 @@ export function at(run: CliRun, re: RegExp): number | undefined {
   return s ? Number(s) : undefined;
 }
 
-/** The run named its prefix and left nothing of it behind (namespaces, mounts, processes). */
-export function expectClean(run: CliRun): void {
+/**
+ * The run named its prefix and left nothing of it behind (namespaces, mounts, processes).
+ * A concurrent test passes its context's `expect`.
+ */
+export function expectClean(run: CliRun, expect: ExpectStatic = globalExpect): void {
   expect(run.prefix, `no run prefix in output:\n${run.out.slice(0, 2000)}`).toMatch(/^ntpl-/);
   expect(leftovers(run.prefix)).toEqual({
     namespaces: [],

@@ -5,7 +5,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, describe, it } from "vitest";
 import { leftovers } from "../../lab/teardown";
-import { assertLabPrerequisites, runLabCli } from "../helpers/labCli";
+import { assertLabPrerequisites, expectClean, runLabCli } from "../helpers/labCli";
 import { requireRealTools } from "../helpers/realTools";
 
 // Separate lab runs judged by their outcome alone (exit code, report, leftovers), never by how
@@ -113,13 +113,7 @@ describe.concurrent("separate lab runs, side by side", () => {
       );
       expect(created).toBe(3);
       expect(lastDroplet).toBeLessThan(firstVerify);
-      expect(run.prefix).toMatch(/^ntpl-/);
-      expect(leftovers(run.prefix)).toEqual({
-        namespaces: [],
-        etcNetns: [],
-        processes: [],
-        mounts: [],
-      });
+      expectClean(run, expect);
     });
   });
 

@@ -1,20 +1,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { leftovers } from "../../lab/teardown";
-import { assertLabPrerequisites, at, type CliRun, runLabCli, stackWith } from "../helpers/labCli";
+import { assertLabPrerequisites, at, expectClean, runLabCli, stackWith } from "../helpers/labCli";
 
 // Issue 10 in the lab: a deployer outside sshSourceCidrs is told so at once. (The order of
 // the two phases and a failing pre-check are test/lab/lab.test.ts's: the dev stack's run
 // and the run without outbound UDP 123.)
-
-function expectClean(run: CliRun): void {
-  expect(leftovers(run.prefix)).toEqual({
-    namespaces: [],
-    etcNetns: [],
-    processes: [],
-    mounts: [],
-  });
-}
 
 describe("pre-assignment check (lab)", () => {
   beforeAll(() => assertLabPrerequisites());
